@@ -1,0 +1,61 @@
+# seq2seq-course: two entry points.
+#   make book   -> set up .venv and build the HTML book into _build/html (strict)
+#   make test   -> set up .venv (+ Chromium) and run every test:
+#                  unit tests, nbval over book/, strict book build, browser tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# On machines without torch a bare "torch" pulls a multi-GB CUDA build; install a fixed
+# version first (here the local CPU wheel). Override e.g. TORCH_SPEC="torch" on Colab-like hosts.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: book test unit nbval book-strict browser browser-deps setup clean bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: $(STAMP) browser-deps
+	$(MAKE) unit
+	$(MAKE) nbval
+	$(MAKE) book-strict
+	$(MAKE) browser
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not browser" -q
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest --nbval book --nbval-current-env --nbval-cell-timeout=600 \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q
+
+book-strict: $(STAMP)
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -m browser -q
+
+# Debian's Chromium (never "playwright install") and a font that renders Hangul.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	else echo "NOTE: cannot install Debian's chromium here (no apt/root); browser tests will be skipped."; fi
+
+bench: $(STAMP)
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf _build
