@@ -1,0 +1,333 @@
+"""The core of the book's interactive views: one self-contained HTML fragment per view.
+
+Used by every chapter with a widget, and explained in the appendix "How the interactive views
+work" (``book/99_interactive_views.ipynb``).
+
+Why not plain ipywidgets? In the published (static) book there is no kernel: ipywidgets are
+frozen snapshots whose outputs never change, and their JavaScript comes from a CDN, so offline
+they are blank boxes. A :class:`View` instead carries its data and its code inside one fragment::
+
+    <div id="s2sv-<uuid4 hex>" class="s2sv" data-s2s-kind="<kind>">
+      <style data-s2sv-asset="<version>">...views.css...</style>
+      <script type="application/json">...the data, with < > & U+2028 U+2029 escaped...</script>
+      <div class="s2sv-fallback">(shown only if JavaScript does not run)</div>
+      <script data-s2sv-asset="<version>">...core.js + <kind>.js...;
+              window.s2sViews.boot("s2sv-<uuid4 hex>", document.currentScript)</script>
+    </div>
+
+No URL, CDN or require.js is involved, so the same fragment works in Jupyter, JupyterLab,
+Colab, VS Code, a saved ``.html`` file and the static book. The data is precomputed in
+Python (every combination of the controls), so moving a control only redraws in the browser.
+When a kernel is running, :func:`s2s_lib.views.live` recomputes the same views from Python.
+
+The shared runtime ``core.js`` is defined once per page as ``window.s2sViews`` (guarded by a
+version hash of the asset files); every fragment inlines it anyway because Colab and VS Code
+run each output in its own iframe. ``boot`` renders each container once (it sets
+``data-s2s-rendered``), so re-running a cell or showing two views of one kind never clash.
+
+Adding a view kind (e.g. a decoding stepper):
+
+1. Write ``s2s_lib/views/<kind>.js``::
+
+       (function (ui) {
+         ui.register("<kind>", function (root, data, ui) {
+           // build DOM under `root` from the JSON `data` with ui.el / ui.svg / ui.controlBar;
+           // set user text only through textContent (ui.el's third argument)
+         });
+       })(window.s2sViews);
+
+2. Write a Python constructor (see ``kinds.py``) that validates its arguments with the
+   ``check_*`` helpers below (errors name the argument), turns arrays into plain lists and
+   returns ``View("<kind>", data)``; export it from ``s2s_lib/views/__init__.py``.
+3. Add a browser interaction for the kind in ``tests/browser/view_interactions.py`` (the
+   browser test fails on a kind it cannot exercise), unit tests in ``tests/test_views.py``,
+   and show it in the appendix notebook.
+
+Notebooks: nbval compares ``text/html`` outputs, so ``tests/nbval_sanitize.cfg`` replaces
+the ``s2sv-<id>`` ids, and the inlined assets (``data-s2sv-asset``) and embedded PNGs can be
+sanitized the same way; data values are rounded (4 significant digits) so that the last
+digits of floats cannot make outputs differ between runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import itertools
+import json
+import math
+import numbers
+import re
+import uuid
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+__all__ = ["View", "escape_json", "KINDS"]
+
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_PACKAGE = "s2s_lib.views"
+
+
+# --------------------------------------------------------------------------- assets
+
+def _asset_names() -> list[str]:
+    return sorted(p.name for p in resources.files(_PACKAGE).iterdir()
+                  if p.name.endswith((".js", ".css")))
+
+
+@lru_cache(maxsize=None)
+def _read_asset(name: str) -> str:
+    text = resources.files(_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+    if "</script" in text.lower() or "</style" in text.lower():
+        raise RuntimeError(f"asset {name} must not contain a closing </script> or </style> tag")
+    return text
+
+
+@lru_cache(maxsize=None)
+def asset_version() -> str:
+    """A short hash of every ``*.js`` / ``*.css`` file: a changed asset gets a new runtime."""
+    digest = hashlib.sha1()
+    for name in _asset_names():
+        digest.update(name.encode() + b"\0" + _read_asset(name).encode("utf-8"))
+    return digest.hexdigest()[:12]
+
+
+def _kinds() -> tuple[str, ...]:
+    return tuple(n[:-3] for n in _asset_names() if n.endswith(".js") and n != "core.js")
+
+
+KINDS = _kinds()
+"""The view kinds that have a renderer (``s2s_lib/views/<kind>.js``)."""
+
+
+# --------------------------------------------------------------------------- JSON
+
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                 "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def escape_json(data: Any) -> str:
+    """Serialise ``data`` as JSON that is safe inside ``<script type="application/json">``.
+
+    ``<``, ``>`` and ``&`` become ``\\u003c`` etc., so no user string (say a token
+    ``</script><img src=x onerror=alert(1)>``) can close the script element, and U+2028/2029
+    are escaped for old JavaScript parsers. ``JSON.parse`` restores the original text.
+    NaN and infinity are refused (``ValueError``): JSON has no such numbers.
+    """
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return re.sub("[<>&\u2028\u2029]", lambda m: _JSON_ESCAPES[m.group(0)], text)
+
+
+# --------------------------------------------------------------------------- View
+
+class View:
+    """One interactive view: a kind (the name of its JS renderer) plus plain JSON data.
+
+    Build views with the constructors (:func:`line_grid`, :func:`prob_bars`, ...), not
+    directly. A view shows itself in a notebook (``_repr_html_``) and can be saved as a
+    standalone page (:meth:`save`). Every rendering gets a fresh ``s2sv-<uuid4 hex>`` id,
+    so the same view displayed twice on one page does not clash.
+
+    Args:
+        kind: the renderer's name, e.g. ``"line_grid"`` (``s2s_lib/views/line_grid.js``).
+        data: JSON-serialisable data for the renderer; ``data["title"]`` is shown above it.
+    """
+
+    def __init__(self, kind: str, data: Mapping[str, Any]):
+        if not isinstance(kind, str):
+            raise TypeError(f"kind must be a str, got {type(kind).__name__}")
+        if not _KIND_RE.match(kind) or kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if not isinstance(data, Mapping):
+            raise TypeError(f"data must be a mapping, got {type(data).__name__}")
+        self.kind = kind
+        self.data = dict(data)
+        self._json = escape_json(self.data)  # fails early on NaN / non-JSON data
+
+    @property
+    def title(self) -> str:
+        return str(self.data.get("title", ""))
+
+    def __repr__(self) -> str:
+        return f"<s2s_lib view {self.kind}: {self.title!r}>"
+
+    def to_html(self) -> str:
+        """The self-contained HTML fragment (a new container id on every call)."""
+        view_id = f"s2sv-{uuid.uuid4().hex}"
+        version = asset_version()
+        core = _read_asset("core.js").replace("__S2SV_VERSION__", version)
+        script = (f"{core}\n{_read_asset(self.kind + '.js')}\n"
+                  f'window.s2sViews.boot("{view_id}", document.currentScript);')
+        fallback = (f"Interactive view \u201c{html.escape(self.title)}\u201d: it needs JavaScript. "
+                    "In Jupyter, run this cell (or trust the notebook) to see it.")
+        return (
+            f'<div id="{view_id}" class="s2sv" data-s2s-kind="{self.kind}">'
+            f'<style data-s2sv-asset="{version}">{_read_asset("views.css")}</style>'
+            f'<script type="application/json">{self._json}</script>'
+            f'<div class="s2sv-fallback">{fallback}</div>'
+            f'<script data-s2sv-asset="{version}">{script}</script>'
+            "</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the view as a standalone HTML page (works offline, from ``file://``).
+
+        Args:
+            path: the ``.html`` file to write; parent folders must exist.
+        Returns:
+            The path written, as a ``Path``.
+        """
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
+        path = Path(path)
+        page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                f"<title>{html.escape(self.title or self.kind)}</title>\n</head>\n"
+                f"<body>\n{self.to_html()}\n</body>\n</html>\n")
+        path.write_text(page, encoding="utf-8")
+        return path
+
+
+# --------------------------------------------------------------------------- validation
+
+def plain(value: Any) -> Any:
+    """Turn a torch tensor or numpy array/scalar into Python lists/numbers; leave the rest."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor
+        value = value.detach().cpu()
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return value.tolist()
+    return value
+
+
+def check_str(value: Any, name: str) -> str:
+    """``value`` if it is a str, else ``TypeError`` naming ``name``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    return value
+
+
+def check_number(value: Any, name: str, digits: int = 4) -> float | int:
+    """A finite real number (ints kept), rounded to ``digits`` significant digits."""
+    value = plain(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(f"{float(value):.{digits}g}")
+
+
+def check_numbers(values: Any, name: str, digits: int = 4) -> list:
+    """A non-empty 1-D sequence (list, tuple, numpy array or tensor) of finite numbers."""
+    values = plain(values)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
+    if len(values) == 0:
+        raise ValueError(f"{name} must not be empty")
+    return [check_number(v, f"{name}[{i}]", digits) for i, v in enumerate(values)]
+
+
+def check_matrix(values: Any, name: str, shape: tuple[int, int], digits: int = 4) -> list[list]:
+    """A 2-D array of finite numbers with exactly ``shape`` = (rows, columns)."""
+    values = plain(values)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a 2-D array, got {type(values).__name__}")
+    got = (len(values), len(values[0]) if len(values) and isinstance(values[0], Sequence) else None)
+    if len(values) != shape[0] or any(not isinstance(r, Sequence) or len(r) != shape[1] for r in values):
+        raise ValueError(f"{name} must have shape {shape}, got {got[0]} rows "
+                         f"(first row length {got[1]})")
+    return [check_numbers(row, f"{name}[{i}]", digits) for i, row in enumerate(values)]
+
+
+def check_tokens(values: Any, name: str) -> list[str]:
+    """A non-empty list of strings (tokens or labels)."""
+    values = plain(values)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a list of str, got {type(values).__name__}")
+    if len(values) == 0:
+        raise ValueError(f"{name} must not be empty")
+    return [check_str(v, f"{name}[{i}]") for i, v in enumerate(values)]
+
+
+def label(value: Any) -> str:
+    """How a control value is shown: ``0.5`` -> "0.5", ``1.0`` -> "1", "lstm" -> "lstm"."""
+    if isinstance(value, float):
+        return format(value, "g")
+    return str(value)
+
+
+def check_controls(controls: Any, name: str = "controls") -> list[tuple[str, list]]:
+    """Validate an ordered mapping control name -> list of values (str or finite numbers).
+
+    Returns:
+        ``[(control name, [value, ...]), ...]`` in the mapping's order, values as plain Python.
+    """
+    if not isinstance(controls, Mapping):
+        raise TypeError(f"{name} must be a dict of control name -> list of values, "
+                        f"got {type(controls).__name__}")
+    out = []
+    for key, values in controls.items():
+        check_str(key, f"{name} key {key!r}")
+        values = plain(values)
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise TypeError(f"{name}[{key!r}] must be a list of values, got {type(values).__name__}")
+        if len(values) == 0:
+            raise ValueError(f"{name}[{key!r}] must list at least one value")
+        checked = []
+        for i, v in enumerate(values):
+            v = plain(v)
+            checked.append(v if isinstance(v, str) else check_number(v, f"{name}[{key!r}][{i}]", 12))
+        if len(set(checked)) != len(checked):
+            raise ValueError(f"{name}[{key!r}] has repeated values: {checked}")
+        out.append((key, checked))
+    return out
+
+
+def control_spec(cname: str, values: list, initial: Any, name: str) -> dict:
+    """The JSON description of one control: a slider for numbers, a select for strings."""
+    numeric = all(not isinstance(v, str) for v in values)
+    if initial is None:
+        index = 0
+    else:
+        initial = plain(initial)
+        if initial not in values:
+            raise ValueError(f"{name} for {cname!r} must be one of {values}, got {initial!r}")
+        index = values.index(initial)
+    return {"name": cname, "labels": [label(v) for v in values],
+            "widget": "slider" if numeric else "select", "initial": index}
+
+
+def grid_frames(grid: Any, controls: list[tuple[str, list]], name: str) -> list:
+    """The values of ``grid`` for every combination of the controls, in row-major order.
+
+    ``grid`` maps a tuple of control values (in control order) to a frame; with a single
+    control a bare value is accepted as key, with no controls the key is ``()``.
+    Raises ``ValueError`` naming ``name`` on a missing or unknown combination.
+    """
+    if not isinstance(grid, Mapping):
+        raise TypeError(f"{name} must be a dict keyed by control values, got {type(grid).__name__}")
+    names = tuple(c for c, _ in controls)
+    table = {}
+    for key, value in grid.items():
+        key = plain(key)
+        if not isinstance(key, tuple):
+            key = tuple(key) if isinstance(key, list) else (key,)
+        if len(key) != len(controls):
+            raise ValueError(f"{name} key {key!r} must be a tuple of {len(controls)} values "
+                             f"for the controls {names}")
+        table[tuple(plain(k) for k in key)] = value
+    combos = list(itertools.product(*(values for _, values in controls)))
+    missing = [c for c in combos if c not in table]
+    if missing:
+        raise ValueError(f"{name} has no entry for {len(missing)} control combination(s) of "
+                         f"{names}, e.g. {missing[0]!r}")
+    extra = set(table) - set(combos)
+    if extra:
+        raise ValueError(f"{name} has keys that match no control values of {names}, "
+                         f"e.g. {sorted(extra, key=repr)[0]!r}")
+    return [(combo, table[combo]) for combo in combos]
