@@ -1,0 +1,68 @@
+"""Tests for s2s_lib.tasks: generated date and number tasks."""
+from datetime import date
+
+import pytest
+
+from s2s_lib.tasks import (TASKS, date_pairs, english_date, iso_date, korean_date,
+                           korean_number, make_task, number_pairs)
+
+
+def test_formats():
+    d = date(2019, 4, 22)
+    assert korean_date(d) == "2019년 4월 22일 월요일"
+    assert korean_date(d, "y년 M월 d일 (E)") == "2019년 4월 22일 (월)"
+    assert english_date(d) == "Monday, April 22, 2019"
+    assert iso_date(d) == "2019-04-22"
+    assert korean_number(3250) == "삼천이백오십"
+    assert korean_number(3050) == "삼천오십"
+    assert korean_number(0) == "영"
+
+
+def test_pairs_are_consistent():
+    import re
+    for src, tgt in date_pairs(200, target="iso", seed=1):
+        y, m, d = map(int, tgt.split("-"))
+        assert [y, m, d] == [int(x) for x in re.findall(r"\d+", src)]
+    weekdays = {"월": "Monday", "화": "Tuesday", "수": "Wednesday", "목": "Thursday",
+                "금": "Friday", "토": "Saturday", "일": "Sunday"}
+    for src, tgt in date_pairs(200, target="english", seed=1):
+        wd = re.search(r"([월화수목금토일])(요일|\))$", src).group(1)
+        assert tgt.startswith(weekdays[wd] + ", ")
+        assert tgt.endswith(re.match(r"\d{4}", src).group(0))
+    for src, tgt in number_pairs(300, seed=2):
+        assert korean_number(int(tgt)) == src
+
+
+def test_splits_deterministic_and_disjoint():
+    for name in TASKS:
+        a = make_task(name, 300, 50, 50, seed=7)
+        b = make_task(name, 300, 50, 50, seed=7)
+        c = make_task(name, 300, 50, 50, seed=8)
+        assert a == b and a != c
+        assert (len(a.train), len(a.valid), len(a.test)) == (300, 50, 50)
+        targets = [t for split in a for _, t in split]
+        assert len(set(targets)) == len(targets)  # no date/number in two splits
+
+
+def test_number_range_exhaustive():
+    pairs = number_pairs(11, max_value=10, seed=0)
+    assert sorted(int(t) for _, t in pairs) == list(range(11))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="name"):
+        make_task("dates")
+    with pytest.raises(ValueError, match="n_train"):
+        make_task("number", -1)
+    with pytest.raises(ValueError, match="target"):
+        date_pairs(3, target="german")
+    with pytest.raises(ValueError, match="exceeds"):
+        date_pairs(40, start=date(2020, 1, 1), end=date(2020, 1, 31))
+    with pytest.raises(ValueError, match="exceeds"):
+        number_pairs(12, max_value=10)
+    with pytest.raises(TypeError, match="d must"):
+        korean_date("2019-04-22")
+    with pytest.raises(TypeError, match="n must"):
+        korean_number(3.0)
+    with pytest.raises(ValueError, match="n must"):
+        korean_number(-5)
