@@ -1,0 +1,352 @@
+"""Evaluating a trained translator (Chapters "Encoder-decoder: the context vector" and "Attention").
+
+The pieces every chapter that trains a Korean -> English model needs after training:
+
+* :func:`translate_split` -- greedy (or sampled) translations of a whole split, in the order
+  of ``data.targets(split)``, ready for BLEU.
+* :func:`bleu_score` -- corpus BLEU of :mod:`s2s_lib.bleu` (identical to sacrebleu; print
+  ``.signature()`` next to the number).
+* :func:`bleu_by_length` -- corpus BLEU per source-length bucket: the "BLEU vs sentence
+  length" curve of Cho et al. (2014, "On the Properties of Neural Machine Translation:
+  Encoder-Decoder Approaches", Fig. 4) and Bahdanau, Cho & Bengio (2015, "Neural Machine
+  Translation by Jointly Learning to Align and Translate", Fig. 2), which shows the
+  context vector becoming a bottleneck as sentences grow.
+* :func:`context_vectors` and :func:`pca_2d` -- the encoder's summary of each sentence and
+  a 2-D principal-component projection of it, as in Sutskever, Vinyals & Le (2014,
+  "Sequence to Sequence Learning with Neural Networks", Fig. 2).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from s2s_lib.bleu import BLEUScore, corpus_bleu
+from s2s_lib.tokenize import PAD_ID
+
+__all__ = [
+    "translate_split",
+    "bleu_score",
+    "bleu_by_length",
+    "context_vectors",
+    "pca_2d",
+]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_model(model) -> None:
+    for name in ("encode", "decode_step"):
+        if not callable(getattr(model, name, None)):
+            raise TypeError(
+                f"model must have encode() and decode_step() (a Seq2Seq), got {type(model).__name__}"
+            )
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _check_strings(values, name: str) -> list[str]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a list of str, got {type(values).__name__}")
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(v).__name__}")
+    return list(values)
+
+
+def _model_device(model) -> torch.device:
+    params = getattr(model, "parameters", None)
+    p = next(params(), None) if callable(params) else None
+    return p.device if p is not None else torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- translating
+
+
+def translate_split(model, data, split: str = "test", *, method: str = "greedy",
+                    max_len: int | None = None, batch_size: int = 128,
+                    reverse_source: bool = False, progress: bool = True,
+                    **decode_kw) -> list[str]:
+    """Translate every Korean sentence of a split; one English string per pair, in order.
+
+    The batches keep the split's order (no bucketing, no shuffling), so ``hypotheses[i]``
+    is the translation of ``data.sources(split)[i]`` and lines up with
+    ``data.targets(split)[i]``.
+
+    Args:
+        model: a :class:`~s2s_lib.models.Seq2Seq` (anything with ``encode``/``decode_step``).
+        data: the :class:`~s2s_lib.data.TranslationData` the model was trained on (its
+            tokenizers are needed).
+        split: "train", "valid" or "test".
+        method: "greedy" (:func:`~s2s_lib.decode.greedy_decode`), "sample"
+            (:func:`~s2s_lib.decode.sample_decode`; pass ``generator=`` etc. in
+            ``decode_kw``) or "beam" (:func:`s2s_lib.beam.beam_search`; e.g.
+            ``beam_size=5`` in ``decode_kw``).
+        max_len: most output tokens per sentence (the ``<eos>`` step included); default
+            ``2 * data.max_len + 2``, room for any reference of the split plus slack.
+        batch_size: sentences decoded together.
+        reverse_source: feed each source reversed (for a model trained with
+            ``reverse_source=True``, Sutskever et al. 2014).
+        progress: show a tqdm bar over the batches.
+        **decode_kw: passed on to the decoding function (e.g. ``temperature=0.7``).
+    Returns:
+        The detokenised English hypotheses (in the corpus normal form: lower case,
+        punctuation split off, like the references).
+    """
+    from s2s_lib import decode
+    from s2s_lib.data import SPLITS
+
+    _check_model(model)
+    for attr in ("batches", "targets", "tgt_tokenizer", "max_len"):
+        if not hasattr(data, attr):
+            raise TypeError(f"data must be a TranslationData, got {type(data).__name__}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    decoders = {"greedy": decode.greedy_decode, "sample": decode.sample_decode}
+    beam_search = getattr(decode, "beam_search", None)
+    if beam_search is None:
+        try:  # the beam-search chapter's module
+            from s2s_lib.beam import beam_search
+        except ImportError:
+            beam_search = None
+    if beam_search is not None:
+        decoders["beam"] = beam_search
+    if method not in decoders:
+        raise ValueError(f"method must be one of {sorted(decoders)}, got {method!r}")
+    if max_len is None:
+        max_len = 2 * int(data.max_len) + 2
+    max_len = _check_positive_int(max_len, "max_len")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    if not isinstance(reverse_source, bool):
+        raise TypeError(f"reverse_source must be a bool, got {type(reverse_source).__name__}")
+
+    batches = data.batches(split, batch_size, bucketing=False, shuffle=False,
+                           reverse_source=reverse_source)
+    hypotheses: list[str] = []
+    for batch in tqdm(batches, desc=f"translate {split}", unit="batch", disable=not progress):
+        result = decoders[method](model, batch.src, batch.src_lengths, max_len, **decode_kw)
+        hypotheses += [data.tgt_tokenizer.decode(ids) for ids in result.tokens]
+    if len(hypotheses) != len(data.targets(split)):  # would mean the batches reordered pairs
+        raise RuntimeError(f"translated {len(hypotheses)} sentences for {len(data.targets(split))} pairs")
+    return hypotheses
+
+
+# --------------------------------------------------------------------------- BLEU
+
+
+def bleu_score(hypotheses: Sequence[str], references: Sequence[str], *,
+               tokenize: str = "13a") -> BLEUScore:
+    """Corpus BLEU of hypotheses against one reference each (:func:`s2s_lib.bleu.corpus_bleu`).
+
+    Our English is in the corpus normal form (punctuation split off, lower case on both
+    sides); ``13a`` tokenization then changes nothing, and sacrebleu's "looks tokenized"
+    warning is silenced (``force=True``) because that form is deliberate.
+
+    Args:
+        hypotheses: system outputs, one string per sentence.
+        references: one reference string per hypothesis (same order).
+        tokenize: "13a" (default, WMT's), "char" or "none".
+    Returns:
+        A :class:`~s2s_lib.bleu.BLEUScore`: ``.score`` on the 0-100 scale, ``.signature()``
+        naming the options (print it with the score).
+    """
+    hypotheses = _check_strings(hypotheses, "hypotheses")
+    references = _check_strings(references, "references")
+    if not hypotheses:
+        raise ValueError("hypotheses is empty: BLEU needs at least one sentence")
+    if len(hypotheses) != len(references):
+        raise ValueError(f"references has {len(references)} sentences but hypotheses has "
+                         f"{len(hypotheses)}; give exactly one reference per hypothesis")
+    return corpus_bleu(hypotheses, [references], tokenize=tokenize, force=True)
+
+
+def _check_buckets(buckets) -> list[float]:
+    if isinstance(buckets, (str, bytes)) or not isinstance(buckets, Sequence) or not buckets:
+        raise TypeError("buckets must be a non-empty list of increasing upper bounds, e.g. [4, 6, 8, 10]")
+    bounds: list[float] = []
+    for i, b in enumerate(buckets):
+        is_inf = isinstance(b, float) and math.isinf(b) and b > 0
+        if not is_inf and (isinstance(b, bool) or not isinstance(b, numbers.Integral)):
+            raise TypeError(f"buckets[{i}] must be an int (or math.inf), got {b!r}")
+        if b < 1 or (bounds and b <= bounds[-1]):
+            raise ValueError(f"buckets must be increasing upper bounds >= 1, got {list(buckets)}")
+        if is_inf and i != len(buckets) - 1:
+            raise ValueError("only the last bucket bound may be math.inf")
+        bounds.append(b if is_inf else int(b))
+    return bounds
+
+
+def bleu_by_length(hypotheses: Sequence[str], references: Sequence[str],
+                   source_lengths: Sequence[int], buckets: Sequence[float], *,
+                   tokenize: str = "13a") -> list[dict]:
+    """Corpus BLEU of each source-length bucket (the "BLEU vs sentence length" curve).
+
+    Bucket ``k`` holds the sentences with ``buckets[k-1] < length <= buckets[k]`` (the
+    first starts at length 1): ``buckets=[4, 6, 8, 10]`` gives 1-4, 5-6, 7-8, 9-10. Use
+    ``math.inf`` as the last bound for an open-ended bucket. Every sentence must fall in a
+    bucket, so the buckets partition the corpus; BLEU of a bucket is corpus BLEU of its
+    sentences (not a mean of sentence scores).
+
+    Args:
+        hypotheses: system outputs. references: one reference each.
+        source_lengths: length of each *source* sentence (tokens or words: the caller
+            chooses, and labels the plot accordingly).
+        buckets: increasing inclusive upper bounds.
+        tokenize: BLEU tokenizer, as in :func:`bleu_score`.
+    Returns:
+        One dict per bucket, in order: ``bucket`` (label such as ``"5-6"``), ``lo``, ``hi``
+        (inclusive bounds), ``sentences`` (count), ``bleu`` (score 0-100, ``nan`` for an
+        empty bucket) and ``result`` (the :class:`~s2s_lib.bleu.BLEUScore`, ``None`` if
+        empty).
+    Raises:
+        ValueError: lists of different lengths, a length < 1 or above the last bound.
+    """
+    hypotheses = _check_strings(hypotheses, "hypotheses")
+    references = _check_strings(references, "references")
+    bounds = _check_buckets(buckets)
+    if isinstance(source_lengths, (str, bytes)) or not isinstance(source_lengths, Sequence):
+        raise TypeError(f"source_lengths must be a list of int, got {type(source_lengths).__name__}")
+    if not (len(hypotheses) == len(references) == len(source_lengths)):
+        raise ValueError(
+            f"hypotheses ({len(hypotheses)}), references ({len(references)}) and source_lengths "
+            f"({len(source_lengths)}) must have the same length"
+        )
+    if not hypotheses:
+        raise ValueError("hypotheses is empty: BLEU needs at least one sentence")
+    members: list[list[int]] = [[] for _ in bounds]
+    for i, n in enumerate(source_lengths):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"source_lengths[{i}] must be an int, got {type(n).__name__}")
+        if n < 1:
+            raise ValueError(f"source_lengths[{i}] must be >= 1, got {n}")
+        k = next((k for k, b in enumerate(bounds) if n <= b), None)
+        if k is None:
+            raise ValueError(f"source_lengths[{i}] = {n} is above the last bucket bound "
+                             f"{bounds[-1]}; add a larger bound (or math.inf)")
+        members[k].append(i)
+    rows = []
+    lo = 1
+    for k, hi in enumerate(bounds):
+        idx = members[k]
+        if math.isinf(hi):
+            label = f"{lo}+"
+        else:
+            label = str(lo) if hi == lo else f"{lo}-{hi}"
+        result = bleu_score([hypotheses[i] for i in idx], [references[i] for i in idx],
+                            tokenize=tokenize) if idx else None
+        rows.append({"bucket": label, "lo": lo, "hi": hi, "sentences": len(idx),
+                     "bleu": result.score if result is not None else float("nan"),
+                     "result": result})
+        if not math.isinf(hi):
+            lo = hi + 1
+    return rows
+
+
+# --------------------------------------------------------------------------- context vectors
+
+
+def context_vectors(model, sentences: Sequence[str], src_tokenizer, *, normalize: bool = True,
+                    reverse_source: bool = False) -> np.ndarray:
+    """The context vector (컨텍스트 벡터) of each sentence: what the decoder starts from.
+
+    For the context-vector model with a unidirectional encoder this is exactly the
+    encoder's final hidden state ``h_S`` (top layer; for an LSTM the hidden state ``h``, not
+    the memory cell). With a bidirectional encoder it is the bridged start state
+    ``tanh(W_b [h_fwd; h_bwd])``.
+
+    Args:
+        model: a :class:`~s2s_lib.models.Seq2Seq` (run in eval mode, no gradients; its mode
+            is restored).
+        sentences: Korean sentences.
+        src_tokenizer: the model's source tokenizer.
+        normalize: apply the corpus normal form (:func:`s2s_lib.data.normalize_ko`) first.
+        reverse_source: reverse the tokens (for a model trained on reversed sources).
+    Returns:
+        A float32 array (N, H), row ``i`` for ``sentences[i]``.
+    """
+    from s2s_lib.data import normalize_ko
+
+    _check_model(model)
+    sentences = _check_strings(sentences, "sentences")
+    if not sentences:
+        raise ValueError("sentences is empty")
+    if not callable(getattr(src_tokenizer, "encode", None)):
+        raise TypeError(f"src_tokenizer must have encode(), got {type(src_tokenizer).__name__}")
+    encoded = []
+    for i, s in enumerate(sentences):
+        ids = src_tokenizer.encode(normalize_ko(s) if normalize else s)
+        if not ids:
+            raise ValueError(f"sentences[{i}] is empty after tokenization: {s!r}")
+        encoded.append(ids[::-1] if reverse_source else ids)
+    src = torch.full((len(encoded), max(map(len, encoded))), PAD_ID, dtype=torch.long)  # (N, S)
+    for row, ids in enumerate(encoded):
+        src[row, : len(ids)] = torch.tensor(ids)
+    lengths = torch.tensor([len(ids) for ids in encoded])  # (N,)
+    device = _model_device(model)
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with torch.no_grad():
+            memory = model.encode(src.to(device), lengths.to(device))
+    finally:
+        if hasattr(model, "train"):
+            model.train(was_training)
+    hidden = memory.init_state.hidden  # (L, N, H)
+    return hidden[-1].float().cpu().numpy()  # (N, H): top layer
+
+
+def pca_2d(x) -> tuple[np.ndarray, np.ndarray]:
+    """Project points onto their first two principal components (PCA by SVD, from scratch).
+
+    Centre the rows, ``X_c = U S V^T``; the principal directions are the first two rows of
+    ``V^T`` and the coordinates ``X_c V[:, :2] = U[:, :2] S[:2]``. The variance along
+    component ``k`` is ``S_k^2 / (N - 1)``, so its share of the total is
+    ``S_k^2 / sum_j S_j^2``.
+
+    An SVD fixes each direction only up to sign; we flip each so that its largest-magnitude
+    coordinate (of the projected points) is positive, so the same input always gives the
+    same picture.
+
+    Args:
+        x: (N, D) array, N >= 2 points (e.g. :func:`context_vectors`).
+    Returns:
+        ``(points, explained_variance_ratio)``: points (N, 2) float64 and the share of the
+        total variance of each of the two components (2,), summing to <= 1. With D = 1 or
+        N = 2 the second component is all zeros.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D array (N, D), got shape {x.shape}")
+    if x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(f"x needs at least 2 points with at least 1 feature, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x contains NaN or infinite values")
+    centred = x - x.mean(axis=0, keepdims=True)  # (N, D)
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)  # (N, r), (r,), (r, D)
+    total = float(np.sum(s**2))
+    if total <= 1e-24 * max(1.0, float(np.sum(x**2))):
+        raise ValueError("x has (numerically) zero variance: all points are the same")
+    k = min(2, s.size)
+    points = np.zeros((x.shape[0], 2))
+    points[:, :k] = u[:, :k] * s[:k]  # (N, k) = X_c V_k
+    ratio = np.zeros(2)
+    ratio[:k] = s[:k] ** 2 / total
+    for c in range(k):
+        j = int(np.argmax(np.abs(points[:, c])))
+        if points[j, c] < 0:
+            points[:, c] = -points[:, c]
+    return points, ratio
