@@ -1,0 +1,375 @@
+"""Turning a trained model into translations (Chapters "Sequence to sequence" and "Softmax").
+
+At test time there is no reference to feed the decoder: it reads its own previous word.
+Everything here is built on the two-method interface of DESIGN.md, so it works for every
+model in :mod:`s2s_lib.models` (and for any object with the same methods)::
+
+    memory = model.encode(src, src_lengths)
+    step = model.decode_step(prev_tokens, state, memory)   # logits (B, V), state, weights
+
+* :func:`greedy_decode` -- take the most likely word at every step (argmax).
+* :func:`sample_decode` -- draw the next word from the (tempered, top-k / top-p filtered)
+  distribution of :func:`s2s_lib.softmax.sampling_distribution`.
+* :func:`translate` -- strings in, strings out.
+
+Both decoders run the whole batch at once; a sentence that has produced ``<eos>`` leaves
+the batch (its rows are dropped from the decoder state), so it is never continued.
+With ``return_trace=True`` they also return a plain-data trace (lists, dicts, ints,
+floats: JSON-serialisable) of every step -- decoder input, the 10 most likely next words
+with their probabilities, the chosen word, the attention row -- that the views render;
+:func:`attach_tokens` adds the token strings.
+
+Beam search (Chapter "Beam search") is written in :mod:`s2s_lib.beam` with the same pieces
+(``Memory.index_select`` / ``DecoderState.index_select`` to follow hypotheses) and is
+available here as :func:`beam_search`; ``translate(..., method="beam")`` calls it.
+"""
+from __future__ import annotations
+
+import copy
+import numbers
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from s2s_lib.beam import beam_search  # re-exported: s2s_lib.decode.beam_search
+from s2s_lib.softmax import sampling_distribution
+from s2s_lib.tokenize import EOS_ID, PAD_ID, SOS_ID
+
+__all__ = [
+    "beam_search",
+    "TRACE_TOP_K",
+    "DecodeResult",
+    "greedy_decode",
+    "sample_decode",
+    "attach_tokens",
+    "translate",
+]
+
+TRACE_TOP_K = 10  # next-word candidates recorded per step in a trace
+
+
+@dataclass
+class DecodeResult:
+    """Output of :func:`greedy_decode` / :func:`sample_decode` for a batch of B sentences.
+
+    Attributes:
+        tokens: per sentence, the generated ids without ``<sos>``/``<eos>``.
+        log_probs: per sentence, the model's log-probability (temperature 1, no filtering)
+            of each chosen token, one per decoding step -- so it includes the final
+            ``<eos>`` step when the sentence finished (``len = len(tokens) + finished``).
+        attention: per sentence a float32 array (steps_i, S_i) of attention weights (one row per
+            step, only the real source positions), or ``None`` for a model without attention.
+        finished: per sentence, True if it ended with ``<eos>`` within ``max_len`` steps.
+        trace: per sentence a plain-data dict (see :func:`greedy_decode`), or ``None``.
+    """
+
+    tokens: list[list[int]]
+    log_probs: list[list[float]]
+    attention: list[np.ndarray] | None
+    finished: list[bool]
+    trace: list[dict] | None = None
+
+    @property
+    def scores(self) -> list[float]:
+        """Sum of the step log-probabilities of each sentence (log p(y | x) of the output)."""
+        return [float(sum(lp)) for lp in self.log_probs]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_model(model) -> None:
+    for name in ("encode", "decode_step"):
+        if not callable(getattr(model, name, None)):
+            raise TypeError(f"model must have encode() and decode_step() (a Seq2Seq), got {type(model).__name__}")
+
+
+def _check_inputs(src, src_lengths, max_len) -> torch.Tensor:
+    if not isinstance(src, torch.Tensor):
+        raise TypeError(f"src must be a (B, S) LongTensor, got {type(src).__name__}")
+    if src.dtype != torch.long:
+        raise TypeError(f"src must be a LongTensor (torch.long), got dtype {src.dtype}")
+    if src.dim() != 2:
+        raise ValueError(f"src must be 2-D (B, S), got shape {tuple(src.shape)}")
+    if src.size(0) == 0:
+        raise ValueError("src is an empty batch (B = 0): nothing to decode")
+    if isinstance(src_lengths, (list, tuple)):
+        src_lengths = torch.tensor(src_lengths, dtype=torch.long)
+    if not isinstance(src_lengths, torch.Tensor):
+        raise TypeError(f"src_lengths must be a (B,) integer tensor, got {type(src_lengths).__name__}")
+    if src_lengths.is_floating_point() or src_lengths.dtype == torch.bool:
+        raise TypeError(f"src_lengths must be an integer tensor, got dtype {src_lengths.dtype}")
+    if isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral):
+        raise TypeError(f"max_len must be an int, got {type(max_len).__name__}")
+    if max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {max_len}")
+    return src_lengths
+
+
+def _model_device(model) -> torch.device:
+    params = getattr(model, "parameters", None)
+    p = next(params(), None) if callable(params) else None
+    return p.device if p is not None else torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- core loop
+
+
+def _run(model, src, src_lengths, max_len, choose: Callable, return_trace: bool,
+         method: str) -> DecodeResult:
+    """Decode a batch step by step with ``choose(logits (b, V), log_probs (b, V)) -> (ids (b,), probs)``.
+
+    ``log_probs`` is the model's log-softmax; ``probs`` (b, V) is the distribution the
+    word was chosen from (recorded in the trace), or ``None`` to derive it from ``log_probs``.
+    """
+    _check_model(model)
+    src_lengths = _check_inputs(src, src_lengths, max_len)
+    device = _model_device(model)
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with torch.no_grad():
+            return _run_no_grad(model, src.to(device), src_lengths.to(device), max_len, choose,
+                                return_trace, method)
+    finally:
+        if hasattr(model, "train"):
+            model.train(was_training)
+
+
+def _run_no_grad(model, src, src_lengths, max_len, choose, return_trace, method) -> DecodeResult:
+    memory = model.encode(src, src_lengths)
+    B = src.size(0)
+    state = memory.init_state
+    active = torch.arange(B, device=src.device)  # (b,) original index of each row still decoding
+    prev = torch.full((B,), SOS_ID, dtype=torch.long, device=src.device)  # (b,)
+    # One record per step, kept as tensors; turned into per-sentence lists once at the end.
+    steps: dict[str, list[torch.Tensor]] = {"row": [], "input": [], "chosen": [], "lp": [],
+                                            "weights": [], "top_p": [], "top_i": [], "chosen_p": []}
+    for _ in range(max_len):
+        step = model.decode_step(prev, state, memory)
+        logits = step.logits.float()  # (b, V)
+        log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
+        chosen, probs = choose(logits, log_probs)  # (b,), (b, V) | None
+        steps["row"].append(active)
+        steps["input"].append(prev)
+        steps["chosen"].append(chosen)
+        steps["lp"].append(log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1))
+        if step.weights is not None:
+            steps["weights"].append(step.weights.float())  # (b, S)
+        if return_trace:
+            probs = log_probs.exp() if probs is None else probs
+            top_p, top_i = probs.topk(min(TRACE_TOP_K, probs.size(-1)), dim=-1)  # (b, k)
+            steps["top_p"].append(top_p)
+            steps["top_i"].append(top_i)
+            steps["chosen_p"].append(probs.gather(1, chosen.unsqueeze(1)).squeeze(1))
+        done = chosen == EOS_ID  # (b,)
+        if bool(done.all()):
+            break
+        if bool(done.any()):  # drop finished sentences: they are never continued
+            keep = (~done).nonzero().squeeze(1)  # (b',)
+            active = active.index_select(0, keep)
+            state = step.state.index_select(keep)
+            memory = memory.index_select(keep)
+            prev = chosen.index_select(0, keep)
+        else:
+            state, prev = step.state, chosen
+    return _collect(steps, B, src, src_lengths, return_trace, method)
+
+
+def _collect(steps, B, src, src_lengths, return_trace, method) -> DecodeResult:
+    """Regroup the per-step records (rows of still-running sentences) per sentence."""
+    rows = torch.cat(steps["row"])  # (N,) all (sentence, step) records in step order
+    order = torch.sort(rows, stable=True).indices  # by sentence, steps stay in order
+    counts = torch.bincount(rows, minlength=B).tolist()
+
+    def per_sentence(name):
+        flat = torch.cat(steps[name]).index_select(0, order).cpu()
+        return flat.split(counts)
+
+    lengths = src_lengths.tolist()
+    chosen = [c.tolist() for c in per_sentence("chosen")]
+    log_probs = [lp.tolist() for lp in per_sentence("lp")]
+    finished = [len(c) > 0 and c[-1] == EOS_ID for c in chosen]
+    tokens = [c[:-1] if f else c for c, f in zip(chosen, finished)]
+    attention = None
+    if steps["weights"]:
+        attention = [w[:, : lengths[i]].numpy().astype(np.float32)
+                     for i, w in enumerate(per_sentence("weights"))]
+    traces = None
+    if return_trace:
+        inputs = per_sentence("input")
+        top_p, top_i, chosen_p = per_sentence("top_p"), per_sentence("top_i"), per_sentence("chosen_p")
+        traces = []
+        for i in range(B):
+            n = counts[i]
+            tp, ti, cp = top_p[i].tolist(), top_i[i].tolist(), chosen_p[i].tolist()
+            inp = inputs[i].tolist()
+            traces.append({
+                "method": method,
+                "src_ids": src[i, : lengths[i]].tolist(),
+                "tokens": list(tokens[i]),
+                "finished": finished[i],
+                "steps": [{
+                    "step": t,
+                    "input": inp[t],
+                    "top_ids": ti[t],
+                    "top_probs": [round(p, 6) for p in tp[t]],
+                    "chosen": chosen[i][t],
+                    "chosen_prob": round(cp[t], 6),
+                    "log_prob": round(log_probs[i][t], 6),
+                    "attention": ([round(float(a), 6) for a in attention[i][t]]
+                                  if attention is not None else None),
+                } for t in range(n)],
+            })
+    return DecodeResult(tokens, log_probs, attention, finished, traces)
+
+
+# --------------------------------------------------------------------------- public decoders
+
+
+def greedy_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int = 50, *,
+                  return_trace: bool = False) -> DecodeResult:
+    """Greedy decoding: at every step feed back the most likely word, ``argmax_y p(y | ...)``.
+
+    Args:
+        model: a :class:`~s2s_lib.models.Seq2Seq` (set to eval mode while decoding, then
+            restored).
+        src: (B, S) LongTensor of source ids, padded with ``PAD_ID``.
+        src_lengths: (B,) real source lengths.
+        max_len: at most this many steps per sentence (the ``<eos>`` step included).
+        return_trace: also return :attr:`DecodeResult.trace`: per sentence
+            ``{"method", "src_ids", "tokens", "finished", "steps": [...]}`` where each step is
+            ``{"step", "input" (decoder input id), "top_ids", "top_probs" (the 10 most likely
+            next words), "chosen", "chosen_prob", "log_prob", "attention" (S_i floats or None)}``.
+            Probabilities are rounded to 6 decimals.
+    Returns:
+        A :class:`DecodeResult`.
+    """
+
+    def choose(logits, log_probs):
+        return logits.argmax(dim=-1), None  # the trace shows the model's own distribution
+
+    return _run(model, src, src_lengths, max_len, choose, return_trace, "greedy")
+
+
+def sample_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int = 50,
+                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                  generator: torch.Generator | None = None, *,
+                  return_trace: bool = False) -> DecodeResult:
+    """Sampling: draw each next word from ``sampling_distribution(logits, temperature, top_k, top_p)``.
+
+    With a seeded ``generator`` the draws repeat exactly (for the same batch). As
+    ``temperature -> 0`` the distribution tends to the argmax and this becomes
+    :func:`greedy_decode`.
+
+    Args:
+        model, src, src_lengths, max_len, return_trace: as in :func:`greedy_decode`; the
+            trace's ``top_probs`` are those of the distribution sampled from.
+        temperature: > 0; < 1 sharper, > 1 flatter.
+        top_k: sample among the k most likely words only.
+        top_p: nucleus sampling, keep the smallest set of words with mass >= p.
+        generator: ``torch.Generator`` for reproducible draws (default: global RNG).
+    Returns:
+        A :class:`DecodeResult` (``log_probs`` are the model's own, unfiltered, at temperature 1).
+    """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    # Check the knobs once, before decoding, so bad values fail early with softmax's messages.
+    sampling_distribution(torch.zeros(1, 4), temperature, top_k, top_p)
+
+    def choose(logits, log_probs):
+        probs = sampling_distribution(logits, temperature, top_k, top_p)  # (b, V)
+        draw_from = probs if generator is None else probs.to(generator.device)
+        ids = torch.multinomial(draw_from, 1, generator=generator).squeeze(1)  # (b,)
+        return ids.to(logits.device), probs
+
+    return _run(model, src, src_lengths, max_len, choose, return_trace, "sample")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def attach_tokens(trace: Sequence[dict], src_tokenizer, tgt_tokenizer) -> list[dict]:
+    """Return a copy of a decode trace with token strings next to the ids.
+
+    Adds ``src_tokens``, ``text`` (the detokenised output) and, per step, ``input_token``,
+    ``top_tokens`` and ``chosen_token`` (pieces as the tokenizers' ``pieces()`` show them).
+
+    Args:
+        trace: ``DecodeResult.trace``.
+        src_tokenizer / tgt_tokenizer: tokenizers with ``pieces(ids)`` and ``decode(ids)``.
+    """
+    if trace is None or isinstance(trace, dict) or not isinstance(trace, Sequence):
+        raise TypeError("trace must be the list of dicts in DecodeResult.trace (decode with return_trace=True)")
+    out = copy.deepcopy(list(trace))
+    for sent in out:
+        if not isinstance(sent, dict) or "steps" not in sent or "src_ids" not in sent:
+            raise ValueError("trace entries must be dicts from greedy_decode/sample_decode(return_trace=True)")
+        sent["src_tokens"] = src_tokenizer.pieces(sent["src_ids"])
+        sent["text"] = tgt_tokenizer.decode(sent["tokens"])
+        for s in sent["steps"]:
+            s["input_token"] = tgt_tokenizer.pieces([s["input"]])[0]
+            s["top_tokens"] = tgt_tokenizer.pieces(s["top_ids"])
+            s["chosen_token"] = tgt_tokenizer.pieces([s["chosen"]])[0]
+    return out
+
+
+def translate(model, sentences: Sequence[str], src_tokenizer, tgt_tokenizer, *,
+              method: str = "greedy", max_len: int = 50, batch_size: int = 64,
+              normalize: bool = True, reverse_source: bool = False, **kw) -> list[str]:
+    """Translate Korean sentences to English strings.
+
+    Args:
+        model: the trained model.
+        sentences: Korean sentences (a list of str).
+        src_tokenizer / tgt_tokenizer: the tokenizers the model was trained with.
+        method: ``"greedy"``, ``"sample"`` (``kw`` go to :func:`sample_decode`), or
+            ``"beam"`` (``kw`` go to :func:`s2s_lib.beam.beam_search`, e.g. ``beam_size=5``).
+        max_len: longest output in tokens.
+        batch_size: sentences decoded together (sorted by length to limit padding).
+        normalize: apply the corpus normal form (:func:`s2s_lib.data.normalize_ko`) first,
+            as the training data had it.
+        reverse_source: reverse the source tokens (if the model was trained that way).
+    Returns:
+        English sentences in the normal form of the training data (lower case, punctuation
+        split off), one per input, in input order.
+    """
+    if isinstance(sentences, str) or not isinstance(sentences, Sequence):
+        raise TypeError("sentences must be a list of str (wrap a single sentence in a list)")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    decoders = {"greedy": greedy_decode, "sample": sample_decode, "beam": beam_search}
+    if method not in decoders:
+        raise ValueError(f"method must be one of {sorted(decoders)}, got {method!r}")
+    if not sentences:
+        return []
+    if normalize:
+        from s2s_lib.data import normalize_ko
+
+    encoded = []
+    for i, s in enumerate(sentences):
+        if not isinstance(s, str):
+            raise TypeError(f"sentences[{i}] must be a str, got {type(s).__name__}")
+        ids = src_tokenizer.encode(normalize_ko(s) if normalize else s)
+        if not ids:
+            raise ValueError(f"sentences[{i}] is empty after tokenization: {s!r}")
+        encoded.append(ids[::-1] if reverse_source else ids)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    outputs: list[str] = [""] * len(encoded)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        seqs = [encoded[i] for i in idx]
+        src = torch.full((len(seqs), max(map(len, seqs))), PAD_ID, dtype=torch.long)  # (B, S)
+        for row, ids in enumerate(seqs):
+            src[row, : len(ids)] = torch.tensor(ids)
+        lengths = torch.tensor([len(s) for s in seqs])  # (B,)
+        result = decoders[method](model, src, lengths, max_len, **kw)
+        for row, i in enumerate(idx):
+            outputs[i] = tgt_tokenizer.decode(result.tokens[row])
+    return outputs

@@ -1,0 +1,365 @@
+"""Tests for s2s_lib.models: fast paths == step-by-step, padding, attention queries, coins, validation."""
+import pytest
+import torch
+
+from s2s_lib.models import DecoderState, Memory, Seq2Seq, count_parameters
+from s2s_lib.tokenize import PAD_ID, SOS_ID
+
+SRC_V, TGT_V = 30, 25
+
+CONFIGS = [
+    dict(attention=None),
+    dict(attention=None, cell="lstm"),
+    dict(attention=None, cell="lstm", bidirectional=True, num_layers=2),
+    dict(attention="bahdanau"),
+    dict(attention="bahdanau", cell="lstm", bidirectional=True),
+    dict(attention="dot"),
+    dict(attention="general"),
+    dict(attention="concat"),
+    dict(attention="general", cell="lstm", num_layers=2, bidirectional=True),
+    dict(attention="concat", input_feeding=True),
+    dict(attention="dot", cell="lstm", input_feeding=True, num_layers=2),
+]
+
+
+def ids(cfg):
+    return "-".join(f"{k}={v}" for k, v in cfg.items())
+
+
+def make_model(seed=0, **cfg):
+    torch.manual_seed(seed)
+    return Seq2Seq(SRC_V, TGT_V, emb_dim=8, hidden_dim=16, **cfg).eval()
+
+
+def make_inputs(seed=0, B=5, S=7, T=6):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([S, 3, 5, 1, 6][:B])
+    src = torch.randint(4, SRC_V, (B, S), generator=g)
+    for i, n in enumerate(lengths.tolist()):
+        src[i, n:] = PAD_ID
+    tgt_in = torch.randint(4, TGT_V, (B, T), generator=g)
+    tgt_in[:, 0] = SOS_ID
+    return src, lengths, tgt_in
+
+
+def stepwise_logits(model, src, lengths, tgt_in):
+    """Logits from calling decode_step once per time step with the reference inputs."""
+    memory = model.encode(src, lengths)
+    state, out = memory.init_state, []
+    for t in range(tgt_in.size(1)):
+        step = model.decode_step(tgt_in[:, t], state, memory)
+        out.append(step.logits)
+        state = step.state
+    return torch.stack(out, dim=1)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=ids)
+def test_fast_teacher_forcing_path_equals_step_by_step(cfg):
+    model = make_model(**cfg)
+    src, lengths, tgt_in = make_inputs()
+    with torch.no_grad():
+        fast = model(src, lengths, tgt_in)
+        slow = stepwise_logits(model, src, lengths, tgt_in)
+    assert fast.shape == (5, 6, TGT_V)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS[::2], ids=ids)
+def test_free_running_forward_feeds_own_argmax(cfg):
+    model = make_model(**cfg)
+    src, lengths, tgt_in = make_inputs()
+    with torch.no_grad():
+        free = model(src, lengths, tgt_in, teacher_forcing_ratio=0.0)
+        memory = model.encode(src, lengths)
+        state, prev, out = memory.init_state, tgt_in[:, 0], []
+        for _ in range(tgt_in.size(1)):
+            step = model.decode_step(prev, state, memory)
+            out.append(step.logits)
+            state, prev = step.state, step.logits.argmax(-1)
+    torch.testing.assert_close(free, torch.stack(out, 1), rtol=1e-5, atol=1e-5)
+    assert not model.teacher_forcing_coins[:, 1:].any() and model.teacher_forcing_coins[:, 0].all()
+
+
+@pytest.mark.parametrize("cfg", [dict(attention=None), dict(attention="bahdanau"), dict(attention="general")],
+                         ids=ids)
+def test_mixed_teacher_forcing_uses_the_recorded_coins(cfg):
+    model = make_model(**cfg)
+    src, lengths, tgt_in = make_inputs(T=9)
+    with torch.no_grad():
+        mixed = model(src, lengths, tgt_in, teacher_forcing_ratio=0.5, generator=torch.Generator().manual_seed(3))
+        coins = model.teacher_forcing_coins
+        memory = model.encode(src, lengths)
+        state, prev, out = memory.init_state, tgt_in[:, 0], []
+        for t in range(tgt_in.size(1)):
+            step = model.decode_step(prev, state, memory)
+            out.append(step.logits)
+            state = step.state
+            if t + 1 < tgt_in.size(1):
+                prev = torch.where(coins[:, t + 1], tgt_in[:, t + 1], step.logits.argmax(-1))
+    torch.testing.assert_close(mixed, torch.stack(out, 1), rtol=1e-5, atol=1e-5)
+    # the coins really mixed both kinds of input in this batch
+    assert coins[:, 1:].any() and not coins[:, 1:].all()
+
+
+def test_teacher_forcing_coins_are_per_step_and_per_sentence():
+    model = make_model(attention=None)
+    src, lengths, _ = make_inputs(B=5)
+    B, T = 5, 40
+    tgt_in = torch.full((B, T), 5, dtype=torch.long)
+    tgt_in[:, 0] = SOS_ID
+    g = torch.Generator().manual_seed(0)
+    fractions, all_coins = [], []
+    with torch.no_grad():
+        for _ in range(20):
+            model(src, lengths, tgt_in, teacher_forcing_ratio=0.5, generator=g)
+            coins = model.teacher_forcing_coins[:, 1:]
+            all_coins.append(coins)
+            fractions.append(coins.float().mean().item())
+    coins = torch.cat(all_coins)  # (100, 39)
+    frac = coins.float().mean().item()
+    # 3900 fair coins: the standard deviation of the fraction is 0.008
+    assert abs(frac - 0.5) < 0.04
+    # within a sentence the coin changes from step to step (not one coin per sentence)
+    changes_within = (coins[:, 1:] != coins[:, :-1]).any(dim=1)
+    assert changes_within.all()
+    # at one step, sentences get different coins (not one coin per batch step)
+    assert (coins.any(dim=0) & ~coins.all(dim=0)).float().mean() > 0.9
+    # different ratios -> different fractions
+    with torch.no_grad():
+        model(src, lengths, tgt_in, teacher_forcing_ratio=0.9, generator=g)
+    assert model.teacher_forcing_coins[:, 1:].float().mean() > 0.75
+
+
+def test_coins_are_reproducible_with_a_generator():
+    model = make_model(attention="bahdanau")
+    src, lengths, tgt_in = make_inputs()
+    with torch.no_grad():
+        a = model(src, lengths, tgt_in, 0.5, torch.Generator().manual_seed(7))
+        coins_a = model.teacher_forcing_coins.clone()
+        b = model(src, lengths, tgt_in, 0.5, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b) and torch.equal(coins_a, model.teacher_forcing_coins)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=ids)
+def test_padding_never_enters_the_model(cfg):
+    model = make_model(**cfg)
+    src, lengths, tgt_in = make_inputs()
+    noisy = src.clone()
+    pad = noisy == PAD_ID
+    noisy[pad] = torch.randint(4, SRC_V, (int(pad.sum()),))
+    with torch.no_grad():
+        a = model(src, lengths, tgt_in)
+        b = model(noisy, lengths, tgt_in)
+        # the same sentence alone (no padding at all) gives the same logits
+        alone = model(src[1:2, :3], lengths[1:2], tgt_in[1:2])
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a[1:2], alone, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cfg", [c for c in CONFIGS if c["attention"]], ids=ids)
+def test_attention_weights_are_distributions_over_real_tokens(cfg):
+    model = make_model(**cfg)
+    src, lengths, tgt_in = make_inputs()
+    with torch.no_grad():
+        memory = model.encode(src, lengths)
+        step = model.decode_step(tgt_in[:, 0], memory.init_state, memory)
+    w = step.weights
+    assert w.shape == src.shape
+    torch.testing.assert_close(w.sum(-1), torch.ones(5))
+    assert (w[~memory.src_mask] == 0).all()
+
+
+def test_context_model_has_no_attention_weights():
+    model = make_model(attention=None)
+    src, lengths, tgt_in = make_inputs()
+    memory = model.encode(src, lengths)
+    assert model.decode_step(tgt_in[:, 0], memory.init_state, memory).weights is None
+    assert not model.has_attention and memory.proj_keys is None
+
+
+class _QueryRecorder:
+    """Wraps ``Attention.compute_scores`` of a model to record the queries it is given."""
+
+    def __init__(self, model):
+        self.attention = model.decoder.attention
+        self.original = self.attention.compute_scores
+        self.seen = []
+
+        def record(query, keys, projected_keys=None):
+            self.seen.append(query.detach().clone())
+            return self.original(query, keys, projected_keys)
+
+        self.attention.compute_scores = record
+
+    def remove(self):
+        del self.attention.compute_scores  # back to the class method
+
+
+def _capture_queries(model):
+    recorder = _QueryRecorder(model)
+    return recorder.seen, recorder
+
+
+def test_bahdanau_query_is_the_previous_state():
+    model = make_model(attention="bahdanau")
+    src, lengths, tgt_in = make_inputs()
+    memory = model.encode(src, lengths)
+    seen, handle = _capture_queries(model)
+    with torch.no_grad():
+        step = model.decode_step(tgt_in[:, 0], memory.init_state, memory)
+    handle.remove()
+    torch.testing.assert_close(seen[0], memory.init_state.hidden[-1])  # s_{t-1}
+    assert not torch.allclose(seen[0], step.state.hidden[-1])
+
+
+def test_luong_query_is_the_current_rnn_output():
+    model = make_model(attention="general")
+    src, lengths, tgt_in = make_inputs()
+    memory = model.encode(src, lengths)
+    seen, handle = _capture_queries(model)
+    with torch.no_grad():
+        step = model.decode_step(tgt_in[:, 0], memory.init_state, memory)
+    handle.remove()
+    torch.testing.assert_close(seen[0], step.state.hidden[-1])  # h_t, after the RNN step
+    assert not torch.allclose(seen[0], memory.init_state.hidden[-1])
+
+
+def test_input_feeding_state_carries_the_attentional_vector():
+    model = make_model(attention="general", input_feeding=True)
+    src, lengths, tgt_in = make_inputs()
+    memory = model.encode(src, lengths)
+    assert torch.equal(memory.init_state.feed, torch.zeros(5, 16))
+    step = model.decode_step(tgt_in[:, 0], memory.init_state, memory)
+    assert step.state.feed.shape == (5, 16) and step.state.feed.abs().sum() > 0
+    # feeding a different h~_{t-1} changes the next step
+    other = DecoderState(step.state.hidden, step.state.cell, torch.zeros_like(step.state.feed))
+    a = model.decode_step(tgt_in[:, 1], step.state, memory).logits
+    b = model.decode_step(tgt_in[:, 1], other, memory).logits
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS[::3], ids=ids)
+def test_index_select_follows_sentences(cfg):
+    model = make_model(**cfg)
+    src, lengths, tgt_in = make_inputs()
+    with torch.no_grad():
+        memory = model.encode(src, lengths)
+        step = model.decode_step(tgt_in[:, 0], memory.init_state, memory)
+        index = torch.tensor([3, 3, 0])
+        sub_mem = memory.index_select(index)
+        assert isinstance(sub_mem, Memory) and sub_mem.batch_size == 3
+        full = model.decode_step(tgt_in[:, 1], step.state, memory).logits[index]
+        sub = model.decode_step(tgt_in[index, 1], step.state.index_select(index), sub_mem).logits
+    torch.testing.assert_close(full, sub, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cfg", [dict(attention=None), dict(attention="bahdanau"),
+                                 dict(attention="concat", input_feeding=True, bidirectional=True,
+                                      cell="lstm")], ids=ids)
+def test_every_parameter_gets_a_gradient(cfg):
+    model = make_model(**cfg).train()
+    src, lengths, tgt_in = make_inputs()
+    model(src, lengths, tgt_in).sum().backward()
+    for name, p in model.named_parameters():
+        if name.startswith("decoder.embedding") or name.startswith("encoder.embedding"):
+            continue  # embedding rows of unused ids get zero, but the tensor has a grad
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_dropout_is_off_in_eval_and_on_in_train():
+    torch.manual_seed(0)
+    model = Seq2Seq(SRC_V, TGT_V, 8, 16, attention="bahdanau", dropout=0.5)
+    src, lengths, tgt_in = make_inputs()
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(src, lengths, tgt_in), model(src, lengths, tgt_in))
+    model.train()
+    with torch.no_grad():
+        assert not torch.equal(model(src, lengths, tgt_in), model(src, lengths, tgt_in))
+
+
+def test_config_rebuilds_the_same_architecture():
+    model = Seq2Seq(SRC_V, TGT_V, 8, 16, cell="lstm", attention="concat", num_layers=2,
+                    dropout=0.1, input_feeding=True, bidirectional=True, attn_dim=12)
+    clone = Seq2Seq(**model.config)
+    assert clone.config == model.config
+    assert {k: v.shape for k, v in clone.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    clone.load_state_dict(model.state_dict())  # strict
+    assert count_parameters(clone) == count_parameters(model) > 0
+
+
+@pytest.mark.parametrize(
+    "change, error, word",
+    [
+        (lambda s, l, t: (s.float(), l, t), TypeError, "src"),
+        (lambda s, l, t: (s.int(), l, t), TypeError, "src"),
+        (lambda s, l, t: (s[0], l, t), ValueError, "src"),
+        (lambda s, l, t: (s[:0], l[:0], t[:0]), ValueError, "src"),
+        (lambda s, l, t: (s + SRC_V, l, t), ValueError, "src"),
+        (lambda s, l, t: (s, l[:-1], t), ValueError, "src_lengths"),
+        (lambda s, l, t: (s, l.float(), t), TypeError, "src_lengths"),
+        (lambda s, l, t: (s, [7, 3, 5, 1, 6], t), TypeError, "src_lengths"),
+        (lambda s, l, t: (s, l * 0, t), ValueError, "src_lengths"),
+        (lambda s, l, t: (s, l + 5, t), ValueError, "src_lengths"),
+        (lambda s, l, t: (s, l, t.float()), TypeError, "tgt_in"),
+        (lambda s, l, t: (s, l, t[:, :0]), ValueError, "tgt_in"),
+        (lambda s, l, t: (s, l, t[:2]), ValueError, "tgt_in"),
+        (lambda s, l, t: (s, l, t - 10), ValueError, "tgt_in"),
+    ],
+)
+def test_forward_rejects_bad_inputs(change, error, word):
+    model = make_model(attention="general")
+    src, lengths, tgt_in = change(*make_inputs())
+    with pytest.raises(error, match=word):
+        model(src, lengths, tgt_in)
+
+
+@pytest.mark.parametrize("ratio, error", [(1.5, ValueError), (-0.1, ValueError), (float("nan"), ValueError),
+                                          ("0.5", TypeError), (True, TypeError), (None, TypeError)])
+def test_forward_rejects_bad_teacher_forcing_ratio(ratio, error):
+    model = make_model()
+    with pytest.raises(error, match="teacher_forcing_ratio"):
+        model(*make_inputs(), teacher_forcing_ratio=ratio)
+
+
+def test_forward_rejects_bad_generator():
+    with pytest.raises(TypeError, match="generator"):
+        make_model()(*make_inputs(), teacher_forcing_ratio=0.5, generator=3)
+
+
+def test_encode_and_decode_step_validate():
+    model = make_model(attention="dot")
+    src, lengths, tgt_in = make_inputs()
+    with pytest.raises(ValueError, match="src_lengths"):
+        model.encode(src, lengths - 1)
+    memory = model.encode(src, lengths)
+    with pytest.raises(TypeError, match="prev_tokens"):
+        model.decode_step(tgt_in[:, 0].float(), memory.init_state, memory)
+    with pytest.raises(ValueError, match="prev_tokens"):
+        model.decode_step(tgt_in[:2, 0], memory.init_state, memory)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, word",
+    [
+        (dict(cell="rnn"), ValueError, "cell"),
+        (dict(attention="luong"), ValueError, "attention"),
+        (dict(dropout=1.0), ValueError, "dropout"),
+        (dict(hidden_dim=0), ValueError, "hidden_dim"),
+        (dict(emb_dim=8.0), TypeError, "emb_dim"),
+        (dict(num_layers=0), ValueError, "num_layers"),
+        (dict(input_feeding=True), ValueError, "input_feeding"),
+        (dict(attention="bahdanau", input_feeding=True), ValueError, "input_feeding"),
+        (dict(attention="dot", bidirectional=True), ValueError, "dot"),
+        (dict(bidirectional=1), TypeError, "bidirectional"),
+    ],
+)
+def test_constructor_rejects_bad_config(kwargs, error, word):
+    base = dict(src_vocab_size=SRC_V, tgt_vocab_size=TGT_V, emb_dim=8, hidden_dim=16)
+    with pytest.raises(error, match=word):
+        Seq2Seq(**{**base, **kwargs})
+
+
+def test_constructor_rejects_tiny_vocabulary():
+    with pytest.raises(ValueError, match="src_vocab_size"):
+        Seq2Seq(3, TGT_V)

@@ -1,0 +1,166 @@
+"""Tests for s2s_lib.zoo: recipes, cache keys, train == load, silence, caller's RNG untouched."""
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from s2s_lib import zoo
+from s2s_lib.data import DataNotFoundError, find_corpus
+from s2s_lib.models import Seq2Seq
+
+TINY = zoo.Recipe(name="tiny-test", model=dict(emb_dim=8, hidden_dim=16, attention="general"),
+                  max_len=5, src_vocab_size=1200, tgt_vocab_size=500, epochs=1, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def corpus_dir():
+    try:
+        path = find_corpus(download=False)
+    except DataNotFoundError:
+        pytest.skip("the kor-eng corpus is not available locally (set S2S_DATA_DIR)")
+    return str(Path(path).parent.parent)
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch, corpus_dir):
+    """A private, empty XDG cache (models and SentencePiece) for each test."""
+    monkeypatch.setenv("S2S_DATA_DIR", corpus_dir)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(zoo.NO_CACHE_ENV, raising=False)
+    zoo.clear_memory()
+    yield tmp_path
+    zoo.clear_memory()
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_predefined_recipes_build_models():
+    assert {"kor-eng-gru", "kor-eng-gru-bahdanau"} <= set(zoo.recipe_names())
+    assert zoo.get_recipe("kor-eng-gru").model["attention"] is None
+    assert zoo.get_recipe("kor-eng-gru-bahdanau").model["attention"] == "bahdanau"
+    for name in zoo.recipe_names():
+        r = zoo.get_recipe(name)
+        assert r.name == name and r.description
+        Seq2Seq(100, 100, **r.model)  # a valid config
+
+
+def test_get_recipe_validates():
+    with pytest.raises(ValueError, match="unknown recipe.*kor-eng-gru"):
+        zoo.get_recipe("kor-eng-transformer")
+    with pytest.raises(TypeError, match="recipe"):
+        zoo.get_recipe(3)
+    with pytest.raises(ValueError, match="epochs"):
+        zoo.get_recipe(TINY.replace(epochs=0))
+    with pytest.raises(ValueError, match="vocabulary sizes"):
+        zoo.get_recipe(TINY.replace(model=dict(src_vocab_size=10)))
+    with pytest.raises(ValueError, match="lr_decay"):
+        zoo.get_recipe(TINY.replace(lr_decay=1.5))
+
+
+def test_cache_dir_honours_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert zoo.model_cache_dir() == tmp_path / "s2s_course" / "models"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert zoo.model_cache_dir() == Path.home() / ".cache" / "s2s_course" / "models"
+
+
+def test_recipe_key_depends_on_everything_that_changes_the_weights(cache_home):
+    data = zoo.load_data(TINY)
+    key = zoo.recipe_key(TINY, data)
+    assert key == zoo.recipe_key(TINY, data) and key.startswith("tiny-test-")
+    assert zoo.recipe_key(TINY.replace(description="other words"), data) == key
+    for change in (dict(epochs=2), dict(seed=1), dict(lr=1e-3), dict(threads=1),
+                   dict(model=dict(TINY.model, hidden_dim=32))):
+        assert zoo.recipe_key(TINY.replace(**change), data) != key, change
+    smaller = zoo.load_data(TINY.replace(max_len=4))
+    assert zoo.recipe_key(TINY, smaller) != key  # other training data
+    assert zoo.cache_path(TINY, data).name == key + ".pt"
+
+
+def test_trained_and_cached_models_are_identical_and_silent(cache_home, capsys, monkeypatch):
+    model, data = zoo.get(TINY)
+    first = weights(model)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert not model.training and data.src_tokenizer.vocab_size == model.config["src_vocab_size"]
+    path = zoo.cache_path(TINY, data)
+    assert path.is_file()
+
+    zoo.clear_memory()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("should have loaded from the cache")
+
+    monkeypatch.setattr(zoo, "train_recipe", no_training)
+    loaded, _ = zoo.get(TINY)
+    assert same_weights(first, weights(loaded))
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    monkeypatch.undo()
+
+    # without the cache: trains again and gets the very same weights
+    monkeypatch.setenv(zoo.NO_CACHE_ENV, "1")
+    zoo.clear_memory()
+    path.unlink()
+    again, _ = zoo.get(TINY)
+    assert same_weights(first, weights(again))
+    assert not path.exists()  # the cache was neither read nor written
+
+
+def test_get_keeps_the_callers_random_state(cache_home):
+    for _ in range(2):  # first call trains, second loads
+        zoo.clear_memory()
+        torch.manual_seed(123)
+        random.seed(123)
+        np.random.seed(123)
+        threads = torch.get_num_threads()
+        zoo.get(TINY)
+        assert torch.get_num_threads() == threads
+        after = (torch.rand(3), random.random(), np.random.rand())
+        torch.manual_seed(123)
+        random.seed(123)
+        np.random.seed(123)
+        assert torch.equal(after[0], torch.rand(3))
+        assert after[1] == random.random() and after[2] == np.random.rand()
+
+
+def test_a_damaged_cache_entry_is_retrained(cache_home):
+    model, data = zoo.get(TINY)
+    first = weights(model)
+    path = zoo.cache_path(TINY, data)
+    path.write_bytes(path.read_bytes()[:100])
+    zoo.clear_memory()
+    with pytest.warns(UserWarning, match="damaged model cache"):
+        again, _ = zoo.get(TINY)
+    assert same_weights(first, weights(again))
+    zoo.clear_memory()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zoo.get(TINY)  # repaired: loads without a warning
+
+
+def test_memory_copy_is_independent_of_the_returned_model(cache_home):
+    model, _ = zoo.get(TINY)
+    reference = weights(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    again, _ = zoo.get(TINY)
+    assert same_weights(reference, weights(again))
+
+
+def test_score_reports_bleu_and_perplexity(cache_home):
+    model, data = zoo.get(TINY)
+    result = zoo.score(model, data, "valid", max_len=8)
+    assert 0 <= result["bleu"] <= 100
+    assert result["ppl"] > 1 and result["loss"] > 0
+    assert len(result["hypotheses"]) == len(data.valid)
