@@ -60,6 +60,8 @@ __all__ = ["Recipe", "RECIPES", "ZOO_VERSION", "NO_CACHE_ENV", "recipe_names", "
            "clear_memory", "score"]
 
 ZOO_VERSION = 1  # bump when training code changes in a way that changes the weights
+# Modules whose source is part of the cache key (see recipe_key).
+_WEIGHT_MODULES = ("models.py", "attention.py", "train.py", "batching.py", "data.py", "tokenize.py", "softmax.py")
 NO_CACHE_ENV = "S2S_NO_MODEL_CACHE"
 
 
@@ -192,7 +194,9 @@ def load_data(recipe: str | Recipe) -> TranslationData:
 
 
 def recipe_key(recipe: str | Recipe, data: TranslationData | None = None) -> str:
-    """Cache key: a hash of the recipe, the training data, the tokenizers and the versions."""
+    """Cache key: a hash of the recipe, the training data, the tokenizers, the versions and
+    the source of the modules that decide the trained weights (so editing the model or the
+    training loop never silently reuses weights trained by older code)."""
     r = get_recipe(recipe)
     data = load_data(r) if data is None else data
     h = hashlib.sha256()
@@ -202,6 +206,9 @@ def recipe_key(recipe: str | Recipe, data: TranslationData | None = None) -> str
     h.update(json.dumps(meta, sort_keys=True).encode())
     h.update(data.src_tokenizer.model_proto)
     h.update(data.tgt_tokenizer.model_proto)
+    package = Path(s2s_lib.__file__).parent
+    for module in _WEIGHT_MODULES:
+        h.update((package / module).read_bytes())
     for p in data.train:
         h.update(f"{p.ko}\t{p.en}\n".encode())
     return f"{r.name}-{h.hexdigest()[:16]}"

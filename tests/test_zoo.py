@@ -86,6 +86,21 @@ def test_recipe_key_depends_on_everything_that_changes_the_weights(cache_home):
     assert zoo.cache_path(TINY, data).name == key + ".pt"
 
 
+def test_recipe_key_covers_the_training_code(cache_home, monkeypatch, tmp_path):
+    """Editing models.py/train.py/... must not silently reuse weights from older code."""
+    data = zoo.load_data(TINY)
+    key = zoo.recipe_key(TINY, data)
+    package = Path(zoo.__file__).parent
+    copy = tmp_path / "s2s_lib"
+    copy.mkdir()
+    for module in zoo._WEIGHT_MODULES:
+        (copy / module).write_bytes((package / module).read_bytes())
+    monkeypatch.setattr(zoo.s2s_lib, "__file__", str(copy / "__init__.py"))
+    assert zoo.recipe_key(TINY, data) == key  # same sources, same key
+    (copy / "train.py").write_bytes((package / "train.py").read_bytes() + b"\n# edited\n")
+    assert zoo.recipe_key(TINY, data) != key
+
+
 def test_trained_and_cached_models_are_identical_and_silent(cache_home, capsys, monkeypatch):
     model, data = zoo.get(TINY)
     first = weights(model)
