@@ -154,7 +154,8 @@ def make_length_penalty(spec: Any) -> LengthPenalty:
         raise ValueError(
             "length_penalty must be None, 'none', 'avg', 'gnmt', ('gnmt', alpha), a number alpha "
             f"or a LengthPenalty, got {spec!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha) or alpha < 0:
+    if (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha)
+            or alpha < 0):
         raise ValueError(f"length_penalty's alpha must be a finite number >= 0, got {alpha!r}")
     return LengthPenalty("gnmt", float(alpha))
 
@@ -269,7 +270,8 @@ def _check_args(model, src, src_lengths, max_len, beam_size, length_penalty, n_b
     """Validate the public arguments; returns ``(src_lengths as a tensor, LengthPenalty)``."""
     for name in ("encode", "decode_step"):
         if not callable(getattr(model, name, None)):
-            raise TypeError(f"model must have encode() and decode_step() (a Seq2Seq), got {type(model).__name__}")
+            raise TypeError("model must have encode() and decode_step() (a Seq2Seq), "
+                            f"got {type(model).__name__}")
     if not isinstance(src, torch.Tensor):
         raise TypeError(f"src must be a (B, S) LongTensor, got {type(src).__name__}")
     if src.dtype != torch.long:
@@ -497,7 +499,7 @@ def _beam_batched(model, src, src_lengths, max_len, K, penalty, n_best, return_t
         # Stop a sentence when no live hypothesis can beat its n_best-th finished one.
         bound = penalty.best_possible(new_scores.max(dim=1).values.cpu(), max_len)  # (b,)
         done = bound <= threshold[rows]  # (b,)
-        parent_rows = (torch.arange(b, device=device) * K).unsqueeze(1) + new_parent  # (b, K) rows of the parents
+        parent_rows = (torch.arange(b, device=device) * K).unsqueeze(1) + new_parent  # (b, K) parents' rows
         if t == max_len:
             break
         if bool(done.any()):
@@ -614,7 +616,8 @@ class _Tracer:
                     new_slots[kept_pos[j]] = node["id"]
                 elif status == "finished":
                     node_of[(r, j)] = node["id"]
-            self.steps[i].append({"step": t, "expanded": expanded, "candidates": candidates, "stopped": False})
+            self.steps[i].append({"step": t, "expanded": expanded, "candidates": candidates,
+                                  "stopped": False})
             self.slot_node[i] = new_slots
         return node_of
 
@@ -754,12 +757,14 @@ class TableModel:
     def __init__(self, table: dict, vocab_size: int, floor: float = 1e-6):
         _check_int(vocab_size, "vocab_size", 4)
         if not isinstance(table, dict):
-            raise TypeError(f"table must be a dict prefix tuple -> {{word: prob}}, got {type(table).__name__}")
+            raise TypeError("table must be a dict prefix tuple -> {word: prob}, "
+                            f"got {type(table).__name__}")
         self.vocab_size, self.floor = int(vocab_size), float(floor)
         self.rows = {}
         for prefix, probs in table.items():
             if not isinstance(prefix, tuple) or not isinstance(probs, dict):
-                raise TypeError(f"table entries must be tuple -> dict, got {prefix!r}: {type(probs).__name__}")
+                raise TypeError("table entries must be tuple -> dict, "
+                                f"got {prefix!r}: {type(probs).__name__}")
             if any(not 0 <= w < vocab_size for w in list(prefix) + list(probs)):
                 raise ValueError(f"table entry {prefix!r} uses a word id outside [0, {vocab_size})")
             self.rows[prefix] = self._distribution(probs)

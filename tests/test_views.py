@@ -104,9 +104,17 @@ def png_bytes() -> bytes:
     return buf.getvalue()
 
 
+def decoding_views():
+    from test_views_decoding import traces  # real decode traces of a tiny model
+
+    t = traces()
+    return [views.decode_stepper(t, title="Stepper"), views.beam_tree(t["beam (K=3)"][0], title="Tree")]
+
+
 def all_views():
     return [grads_view(), bars_view(), views.attention_explorer(attention_items(), title="Attention"),
-            views.figure_switcher({"a": png_bytes(), "b": png_bytes()}, {"panel": ["a", "b"]}, title="Figs")]
+            views.figure_switcher({"a": png_bytes(), "b": png_bytes()}, {"panel": ["a", "b"]}, title="Figs"),
+            *decoding_views()]
 
 
 # ------------------------------------------------------------------ the fragment

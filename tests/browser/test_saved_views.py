@@ -8,6 +8,8 @@ that rendering is idempotent.
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +53,13 @@ def _all_kinds():
         title="attention")
     figures = views.figure_switcher({"up": _png("up"), "down": _png("down")}, {"slope": ["up", "down"]},
                                     title="figures")
-    return [lines, cells, bars, attention, figures]
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the decoding traces
+    from test_views_decoding import traces
+
+    t = traces()
+    stepper = views.decode_stepper(t, title="stepper", names=[HOSTILE, "b", "c"])
+    tree = views.beam_tree(t["beam (K=3)"][0], title="beam tree")
+    return [lines, cells, bars, attention, figures, stepper, tree]
 
 
 @pytest.mark.browser

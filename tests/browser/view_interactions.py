@@ -148,3 +148,76 @@ def figure_switcher(page, view):
     _eventually(page, image, loaded, "the figure is not shown")
     assert _each_control_changes(view, picture, "the image src") >= 1
     _eventually(page, image, loaded, "the new figure is not shown")
+
+
+@interaction("stepper")
+def stepper(page, view):
+    def shown():
+        return view.evaluate("""v => [v.querySelector('.s2sv-step-label').textContent,
+            Array.from(v.querySelectorAll('.s2sv-bar-row')).map(r => [
+                r.querySelector('.s2sv-bar-label').textContent, r.querySelector('.s2sv-bar-fill').style.width]),
+            v.querySelector('.s2sv-stepper').textContent]""")
+
+    def label():
+        return view.locator(".s2sv-step-label").inner_text()
+
+    assert view.locator(".s2sv-bar-row").count() > 0, "no probability bars drawn"
+    assert label().startswith("step 1 / "), f"the stepper does not start at step 1: {label()!r}"
+    _eventually(page, view, """v => Array.from(v.querySelectorAll('.s2sv-bar-fill'))
+        .some(f => f.getBoundingClientRect().width > 0)""", "all bars have zero width")
+    before = shown()
+    view.locator("button.s2sv-next").click()
+    after = shown()
+    assert label().startswith("step 2 / "), f"'next' did not advance the step: {label()!r}"
+    assert after[1] != before[1], "the bars did not change after 'next'"
+    view.locator("button.s2sv-prev").click()
+    assert label().startswith("step 1 / ") and shown() == before, "'prev' did not go back to step 1"
+    slider = view.locator("input.s2sv-step-slider")
+    _operate(slider)
+    assert label().startswith("step 2 / "), "the step slider did not move the step"
+    selects = view.locator(".s2sv-controls select")  # sentence and strategy (shown if > 1 choice)
+    for k in range(selects.count()):
+        before = shown()
+        what = _operate(selects.nth(k))
+        assert shown() != before, f"the stepper did not redraw after {what}"
+        assert label().startswith("step 1 / "), f"the stepper did not restart at step 1 after {what}"
+    hyps = view.locator("button.s2sv-hyp")
+    for _ in range(selects.last.locator("option").count() if selects.count() else 0):
+        if hyps.count():  # a beam-search strategy: try its hypotheses
+            break
+        _operate(selects.last)
+    if hyps.count():
+        view.locator("button.s2sv-next").click()
+        if hyps.count() > 1:
+            before = shown()
+            hyps.nth(1).click()
+            assert hyps.nth(1).get_attribute("aria-pressed") == "true", "the hypothesis was not selected"
+            assert shown() != before, "selecting another hypothesis did not redraw its bars"
+
+
+@interaction("beam_tree")
+def beam_tree(page, view):
+    def drawn():
+        return view.evaluate("""v => [v.querySelectorAll('g.s2sv-node').length,
+            v.querySelectorAll('path.s2sv-edge.s2sv-win').length,
+            Array.from(v.querySelectorAll('path.s2sv-edge')).map(p => p.getAttribute('d')).join(' ')]""")
+
+    nodes, winning, paths = drawn()
+    assert nodes > 1, f"the tree has {nodes} node(s)"
+    assert winning >= 1, "no highlighted winning path"
+    assert "NaN" not in paths, "an edge has NaN coordinates"
+    _eventually(page, view, "v => v.querySelector('svg.s2sv-tree').getBoundingClientRect().height > 0",
+                "the tree has zero size")
+    slider = view.locator(".s2sv-controls input[type=range]")
+    if slider.count():
+        _operate(slider)  # at the last step: one step back hides the last step's nodes
+        assert drawn()[0] < nodes, "moving the step slider back did not hide any node"
+        _operate(slider)
+    assert drawn()[0] == nodes, "the full tree did not come back"
+    toggle = view.locator(".s2sv-controls .s2sv-buttons")
+    if view.locator("g.s2sv-node-pruned").count():
+        _operate(toggle)
+        assert drawn()[0] < nodes and view.locator("g.s2sv-node-pruned").count() == 0, \
+            "hiding the pruned nodes did not remove them"
+    view.locator("g.s2sv-node.s2sv-win").last.locator("circle, rect").hover()  # the winner's last node
+    assert "log p" in view.locator(".s2sv-caption").last.inner_text(), "hovering a node did not describe it"
