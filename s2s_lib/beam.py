@@ -51,13 +51,13 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
+from s2s_lib.checks import check_decoder_model, check_int, check_src, inference, model_device
 from s2s_lib.models import DecoderStep
 from s2s_lib.tokenize import EOS_ID, SOS_ID
 
@@ -258,63 +258,17 @@ class BeamResult:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_args(model, src, src_lengths, max_len, beam_size, length_penalty, n_best):
     """Validate the public arguments; returns ``(src_lengths as a tensor, LengthPenalty)``."""
-    for name in ("encode", "decode_step"):
-        if not callable(getattr(model, name, None)):
-            raise TypeError("model must have encode() and decode_step() (a Seq2Seq), "
-                            f"got {type(model).__name__}")
-    if not isinstance(src, torch.Tensor):
-        raise TypeError(f"src must be a (B, S) LongTensor, got {type(src).__name__}")
-    if src.dtype != torch.long:
-        raise TypeError(f"src must be a LongTensor (torch.long), got dtype {src.dtype}")
-    if src.dim() != 2:
-        raise ValueError(f"src must be 2-D (B, S), got shape {tuple(src.shape)}")
-    if src.size(0) == 0:
-        raise ValueError("src is an empty batch (B = 0): nothing to decode")
-    if isinstance(src_lengths, (list, tuple)):
-        src_lengths = torch.tensor(src_lengths, dtype=torch.long)
-    if not isinstance(src_lengths, torch.Tensor):
-        raise TypeError(f"src_lengths must be a (B,) integer tensor, got {type(src_lengths).__name__}")
-    if src_lengths.is_floating_point() or src_lengths.dtype == torch.bool:
-        raise TypeError(f"src_lengths must be an integer tensor, got dtype {src_lengths.dtype}")
-    if src_lengths.dim() != 1 or src_lengths.size(0) != src.size(0):
-        raise ValueError(f"src_lengths must have shape ({src.size(0)},), got {tuple(src_lengths.shape)}")
-    _check_int(max_len, "max_len")
-    _check_int(beam_size, "beam_size")
-    _check_int(n_best, "n_best")
+    check_decoder_model(model)
+    src_lengths = check_src(src, src_lengths)
+    check_int(max_len, "max_len")
+    check_int(beam_size, "beam_size")
+    check_int(n_best, "n_best")
     if n_best > beam_size:
         raise ValueError(f"n_best must be <= beam_size ({beam_size}): the beam holds at most "
                          f"beam_size hypotheses, got n_best={n_best}")
     return src_lengths, make_length_penalty(length_penalty)
-
-
-def _model_device(model) -> torch.device:
-    params = getattr(model, "parameters", None)
-    p = next(params(), None) if callable(params) else None
-    return p.device if p is not None else torch.device("cpu")
-
-
-@contextmanager
-def _inference(model):
-    """``model.eval()`` and ``torch.no_grad()`` for the search; the training flag is restored."""
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        if hasattr(model, "train"):
-            model.train(was_training)
 
 
 # --------------------------------------------------------------------------- reference
@@ -329,9 +283,9 @@ def beam_search_reference(model, src: torch.Tensor, src_lengths: torch.Tensor, m
     ``early_stopping=False`` it always runs ``max_len`` steps, which gives the same answer.
     """
     src_lengths, penalty = _check_args(model, src, src_lengths, max_len, beam_size, length_penalty, n_best)
-    device = _model_device(model)
+    device = model_device(model)
     results = []
-    with _inference(model):
+    with inference(model):
         for i in range(src.size(0)):
             n = int(src_lengths[i])
             memory = model.encode(src[i:i + 1, :n].to(device), src_lengths[i:i + 1].to(device))
@@ -417,7 +371,7 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: in
             "status": "root" | "kept" | "finished" | "pruned"}, ...],
             "steps": [{"step", "expanded": [{"node", "input", "top_ids", "top_probs",
             "attention"}], "candidates": [node ids], "stopped"}, ...],
-            "winner": [node ids from the root to the best hypothesis], "n_best": [node ids]}``.
+            "winner": [node ids from the root to the best hypothesis], "n_best_nodes": [node ids]}``.
             ``candidates`` are the best 2K extensions of the step (the other K*V - 2K are
             pruned without being listed); ``expanded`` are the live hypotheses of the step,
             each with its :data:`TRACE_TOP_K` most likely next words and its attention row.
@@ -430,8 +384,8 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: in
         english = [tgt_tokenizer.decode(t) for t in result.tokens]
     """
     src_lengths, penalty = _check_args(model, src, src_lengths, max_len, beam_size, length_penalty, n_best)
-    device = _model_device(model)
-    with _inference(model):
+    device = model_device(model)
+    with inference(model):
         return _beam_batched(model, src.to(device), src_lengths.to(device), max_len, beam_size,
                              penalty, n_best, return_trace)
 
@@ -639,7 +593,7 @@ class _Tracer:
                 "tokens": list(best.tokens), "finished": best.finished,
                 "score": round(best.score, 6), "raw_score": round(best.raw_score, 6),
                 "nodes": nodes, "steps": self.steps[i], "winner": winner[::-1],
-                "n_best": list(result_nodes[i]),
+                "n_best_nodes": list(result_nodes[i]),  # node ids of the n-best results
             })
         return traces
 
@@ -673,8 +627,8 @@ def exhaustive_search(model, src: torch.Tensor, max_len: int, *, length_penalty:
     src_lengths, penalty = _check_args(model, src, src_lengths, max_len, 1, length_penalty, 1)
     if src.size(0) != 1:
         raise ValueError(f"src must hold one sentence, (S,) or (1, S), got shape {tuple(src.shape)}")
-    device = _model_device(model)
-    with _inference(model):
+    device = model_device(model)
+    with inference(model):
         memory = model.encode(src.to(device), src_lengths.to(device))
         prefixes = [[]]  # all prefixes of the current length, without <eos>
         raw = torch.zeros(1, dtype=torch.float64, device=device)  # (P,)
@@ -755,7 +709,7 @@ class TableModel:
     """
 
     def __init__(self, table: dict, vocab_size: int, floor: float = 1e-6):
-        _check_int(vocab_size, "vocab_size", 4)
+        check_int(vocab_size, "vocab_size", 4)
         if not isinstance(table, dict):
             raise TypeError("table must be a dict prefix tuple -> {word: prob}, "
                             f"got {type(table).__name__}")
@@ -830,7 +784,7 @@ def attach_beam_tokens(trace: Sequence[dict], src_tokenizer, tgt_tokenizer) -> l
                 e["top_tokens"] = tgt_tokenizer.pieces(e["top_ids"])
         nodes = sent["nodes"]
         texts = []
-        for n in sent["n_best"]:
+        for n in sent["n_best_nodes"]:
             path = []
             while n is not None and nodes[n]["parent"] is not None:
                 path.append(nodes[n]["token"])

@@ -26,7 +26,6 @@ available here as :func:`beam_search`; ``translate(..., method="beam")`` calls i
 from __future__ import annotations
 
 import copy
-import numbers
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from s2s_lib.beam import beam_search  # re-exported: s2s_lib.decode.beam_search
+from s2s_lib.checks import check_decoder_model, check_int, check_src, inference, model_device
 from s2s_lib.softmax import sampling_distribution
 from s2s_lib.tokenize import EOS_ID, PAD_ID, SOS_ID
 
@@ -83,40 +83,6 @@ class DecodeResult:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_model(model) -> None:
-    for name in ("encode", "decode_step"):
-        if not callable(getattr(model, name, None)):
-            raise TypeError(f"model must have encode() and decode_step() (a Seq2Seq), got {type(model).__name__}")
-
-
-def _check_inputs(src, src_lengths, max_len) -> torch.Tensor:
-    if not isinstance(src, torch.Tensor):
-        raise TypeError(f"src must be a (B, S) LongTensor, got {type(src).__name__}")
-    if src.dtype != torch.long:
-        raise TypeError(f"src must be a LongTensor (torch.long), got dtype {src.dtype}")
-    if src.dim() != 2:
-        raise ValueError(f"src must be 2-D (B, S), got shape {tuple(src.shape)}")
-    if src.size(0) == 0:
-        raise ValueError("src is an empty batch (B = 0): nothing to decode")
-    if isinstance(src_lengths, (list, tuple)):
-        src_lengths = torch.tensor(src_lengths, dtype=torch.long)
-    if not isinstance(src_lengths, torch.Tensor):
-        raise TypeError(f"src_lengths must be a (B,) integer tensor, got {type(src_lengths).__name__}")
-    if src_lengths.is_floating_point() or src_lengths.dtype == torch.bool:
-        raise TypeError(f"src_lengths must be an integer tensor, got dtype {src_lengths.dtype}")
-    if isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral):
-        raise TypeError(f"max_len must be an int, got {type(max_len).__name__}")
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
-    return src_lengths
-
-
-def _model_device(model) -> torch.device:
-    params = getattr(model, "parameters", None)
-    p = next(params(), None) if callable(params) else None
-    return p.device if p is not None else torch.device("cpu")
-
-
 # --------------------------------------------------------------------------- core loop
 
 
@@ -127,19 +93,13 @@ def _run(model, src, src_lengths, max_len, choose: Callable, return_trace: bool,
     ``log_probs`` is the model's log-softmax; ``probs`` (b, V) is the distribution the
     word was chosen from (recorded in the trace), or ``None`` to derive it from ``log_probs``.
     """
-    _check_model(model)
-    src_lengths = _check_inputs(src, src_lengths, max_len)
-    device = _model_device(model)
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        with torch.no_grad():
-            return _run_no_grad(model, src.to(device), src_lengths.to(device), max_len, choose,
-                                return_trace, method)
-    finally:
-        if hasattr(model, "train"):
-            model.train(was_training)
+    check_decoder_model(model)
+    src_lengths = check_src(src, src_lengths)
+    check_int(max_len, "max_len")
+    device = model_device(model)
+    with inference(model):
+        return _run_no_grad(model, src.to(device), src_lengths.to(device), max_len, choose,
+                            return_trace, method)
 
 
 def _run_no_grad(model, src, src_lengths, max_len, choose, return_trace, method) -> DecodeResult:

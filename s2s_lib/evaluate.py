@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from s2s_lib.bleu import BLEUScore, corpus_bleu
+from s2s_lib.checks import check_decoder_model, check_int, inference, model_device
 from s2s_lib.tokenize import PAD_ID
 
 __all__ = [
@@ -40,22 +41,6 @@ __all__ = [
 # --------------------------------------------------------------------------- checks
 
 
-def _check_model(model) -> None:
-    for name in ("encode", "decode_step"):
-        if not callable(getattr(model, name, None)):
-            raise TypeError(
-                f"model must have encode() and decode_step() (a Seq2Seq), got {type(model).__name__}"
-            )
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
 def _check_strings(values, name: str) -> list[str]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{name} must be a list of str, got {type(values).__name__}")
@@ -63,12 +48,6 @@ def _check_strings(values, name: str) -> list[str]:
         if not isinstance(v, str):
             raise TypeError(f"{name}[{i}] must be a str, got {type(v).__name__}")
     return list(values)
-
-
-def _model_device(model) -> torch.device:
-    params = getattr(model, "parameters", None)
-    p = next(params(), None) if callable(params) else None
-    return p.device if p is not None else torch.device("cpu")
 
 
 # --------------------------------------------------------------------------- translating
@@ -107,7 +86,7 @@ def translate_split(model, data, split: str = "test", *, method: str = "greedy",
     from s2s_lib import decode
     from s2s_lib.data import SPLITS
 
-    _check_model(model)
+    check_decoder_model(model)
     for attr in ("batches", "targets", "tgt_tokenizer", "max_len"):
         if not hasattr(data, attr):
             raise TypeError(f"data must be a TranslationData, got {type(data).__name__}")
@@ -126,8 +105,8 @@ def translate_split(model, data, split: str = "test", *, method: str = "greedy",
         raise ValueError(f"method must be one of {sorted(decoders)}, got {method!r}")
     if max_len is None:
         max_len = 2 * int(data.max_len) + 2
-    max_len = _check_positive_int(max_len, "max_len")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    max_len = check_int(max_len, "max_len")
+    batch_size = check_int(batch_size, "batch_size")
     if not isinstance(reverse_source, bool):
         raise TypeError(f"reverse_source must be a bool, got {type(reverse_source).__name__}")
 
@@ -277,7 +256,7 @@ def context_vectors(model, sentences: Sequence[str], src_tokenizer, *, normalize
     """
     from s2s_lib.data import normalize_ko
 
-    _check_model(model)
+    check_decoder_model(model)
     sentences = _check_strings(sentences, "sentences")
     if not sentences:
         raise ValueError("sentences is empty")
@@ -293,16 +272,9 @@ def context_vectors(model, sentences: Sequence[str], src_tokenizer, *, normalize
     for row, ids in enumerate(encoded):
         src[row, : len(ids)] = torch.tensor(ids)
     lengths = torch.tensor([len(ids) for ids in encoded])  # (N,)
-    device = _model_device(model)
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        with torch.no_grad():
-            memory = model.encode(src.to(device), lengths.to(device))
-    finally:
-        if hasattr(model, "train"):
-            model.train(was_training)
+    device = model_device(model)
+    with inference(model):
+        memory = model.encode(src.to(device), lengths.to(device))
     hidden = memory.init_state.hidden  # (L, N, H)
     return hidden[-1].float().cpu().numpy()  # (N, H): top layer
 

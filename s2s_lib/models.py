@@ -50,6 +50,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from s2s_lib.attention import Attention
+from s2s_lib.checks import check_int
 from s2s_lib.tokenize import PAD_ID
 
 __all__ = [
@@ -202,14 +203,6 @@ def _attend(attention: Attention, query: torch.Tensor, memory: "Memory"):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_token_ids(x, name: str, vocab_size: int) -> None:
@@ -505,13 +498,13 @@ class Seq2Seq(nn.Module):
                  num_layers: int = 1, dropout: float = 0.0, input_feeding: bool = False,
                  bidirectional: bool = False, attn_dim: int | None = None):
         super().__init__()
-        _check_int(src_vocab_size, "src_vocab_size", 4)
-        _check_int(tgt_vocab_size, "tgt_vocab_size", 4)
-        _check_int(emb_dim, "emb_dim")
-        _check_int(hidden_dim, "hidden_dim")
-        _check_int(num_layers, "num_layers")
+        check_int(src_vocab_size, "src_vocab_size", 4)
+        check_int(tgt_vocab_size, "tgt_vocab_size", 4)
+        check_int(emb_dim, "emb_dim")
+        check_int(hidden_dim, "hidden_dim")
+        check_int(num_layers, "num_layers")
         if attn_dim is not None:
-            _check_int(attn_dim, "attn_dim")
+            check_int(attn_dim, "attn_dim")
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         if attention not in ATTENTIONS:

@@ -289,9 +289,9 @@ def test_trace_is_plain_data_and_consistent():
         # the winner path spells the best hypothesis (plus its <eos>)
         path = [nodes[n]["token"] for n in sent["winner"][1:]]
         assert path == result.tokens[i] + ([EOS_ID] if result.finished[i] else [])
-        assert sent["winner"][-1] == sent["n_best"][0]
+        assert sent["winner"][-1] == sent["n_best_nodes"][0]
         assert nodes[sent["winner"][-1]]["norm_score"] == pytest.approx(result.scores[i], abs=1e-5)
-        assert len(sent["n_best"]) == len(result.hypotheses[i])
+        assert len(sent["n_best_nodes"]) == len(result.hypotheses[i])
         live = [0]
         for s in sent["steps"]:
             assert [e["node"] for e in s["expanded"]] == live  # expanded = last step's kept nodes
