@@ -1,0 +1,288 @@
+"""Studying trained attention (Chapter "Attention: Bahdanau and Luong").
+
+Two kinds of tools for the attention chapters:
+
+**The score-function comparison.** Five Korean -> English models that differ only in their
+attention (none, Bahdanau's additive score, Luong's dot / general / concat), trained with
+the same data, size, budget and seed:
+
+* :data:`COMPARED` and :func:`comparison_recipe` -- the shared :class:`~s2s_lib.zoo.Recipe`
+  (one place, so every notebook asks the model zoo for exactly the same models).
+* :func:`train_comparison_model` -- train one of them *with* its training history (for the
+  loss curves) and store the weights in the zoo's cache, so a later ``zoo.get(recipe)``
+  (the attention-explorer notebook) loads them instead of training again.
+
+**Looking at attention weights.** A trained attention model gives, for every target word
+it writes, a distribution over the source words: a *soft alignment* (Bahdanau, Cho &
+Bengio 2015, Fig. 3).
+
+* :func:`forced_attention` -- the weights of every decoder step while the decoder reads a
+  *given* target (the reference, or another model's translation) instead of its own
+  output. Several models fed the same target give matrices of the same shape, so their
+  alignments can be compared cell by cell (the score-function toggle of
+  :func:`s2s_lib.views.attention_explorer`).
+* :func:`attention_item` -- one sentence, several models -> an ``attention_explorer`` item.
+* :func:`argmax_alignment`, :func:`count_crossings` -- the hard alignment (the source word
+  each target word attends to most) and how often it crosses itself: 0 for a monotonic
+  (diagonal) alignment, more when word order changes (Korean SOV -> English SVO, or the
+  weekday that moves from the end of a Korean date to the front of an English one).
+* :func:`attention_entropy` -- how peaked each row is (0 nats = all weight on one word,
+  ``log S`` = uniform).
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import warnings
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from s2s_lib import zoo
+from s2s_lib.checks import check_decoder_model, inference, model_device
+from s2s_lib.tokenize import SOS_ID
+from s2s_lib.train import save_checkpoint
+
+__all__ = ["COMPARED", "comparison_recipe", "train_comparison_model", "EOS_LABEL",
+           "forced_attention", "attention_item", "argmax_alignment", "count_crossings",
+           "attention_entropy"]
+
+COMPARED = (None, "bahdanau", "dot", "general", "concat")
+"""The attention types of the comparison: the context-vector baseline and the four scores."""
+
+EOS_LABEL = "<eos>"  # label of the last row of a forced-attention matrix
+
+
+def _check_model(model, name: str = "model") -> None:
+    check_decoder_model(model, name)
+    if getattr(model, "has_attention", True) is False:
+        raise ValueError(f"{name} has no attention (attention=None): there are no weights to show")
+
+
+def _check_ids(ids, name: str, allow_empty: bool) -> list[int]:
+    if isinstance(ids, torch.Tensor):
+        if ids.dim() != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
+            raise TypeError(f"{name} must be a 1-D integer tensor or a list of int, "
+                            f"got a tensor of shape {tuple(ids.shape)} and dtype {ids.dtype}")
+        ids = ids.tolist()
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+        raise TypeError(f"{name} must be a list of token ids (int), got {type(ids).__name__}")
+    out = []
+    for i, x in enumerate(ids):
+        if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+            raise TypeError(f"{name}[{i}] must be an int token id, got {type(x).__name__}")
+        if x < 0:
+            raise ValueError(f"{name}[{i}] must be a token id >= 0, got {x}")
+        out.append(int(x))
+    if not out and not allow_empty:
+        raise ValueError(f"{name} is empty: a source sentence needs at least one token")
+    return out
+
+
+def comparison_recipe(attention: str | None) -> zoo.Recipe:
+    """The recipe of one model of the score-function comparison.
+
+    All five share everything but ``attention``: a GRU encoder-decoder with 64-dimensional
+    embeddings and 128 hidden units, the zoo's data (sentences of at most 10 SentencePiece
+    tokens), Adam with learning rate 5e-3, batches of 32 sentence pairs, 5 epochs
+    (validation loss has levelled off by then), dropout 0.2, seed 0. Training uses one
+    CPU thread: for models this small a second thread mostly adds synchronisation, and on
+    a busy machine it makes training many times slower.
+
+    Args:
+        attention: one of :data:`COMPARED` (``None`` = no attention).
+    Returns:
+        A :class:`~s2s_lib.zoo.Recipe` named ``"attn-compare-<attention or none>"``.
+    """
+    if attention not in COMPARED:
+        raise ValueError(f"attention must be one of {COMPARED}, got {attention!r}")
+    return zoo.Recipe(
+        name=f"attn-compare-{attention or 'none'}",
+        model=dict(emb_dim=64, hidden_dim=128, cell="gru", dropout=0.2, attention=attention),
+        max_len=10, src_vocab_size=2000, tgt_vocab_size=2000,
+        batch_size=32, epochs=5, lr=5e-3, lr_decay=1.0, clip=1.0, teacher_forcing=1.0,
+        reverse_source=False, seed=0, threads=1,
+        description=f"score-function comparison: attention={attention!r}, 64/128 GRU, 5 epochs",
+    )
+
+
+def train_comparison_model(attention: str | None, data=None, *, progress: bool = False):
+    """Train one comparison model, keep its history, and put it in the zoo's cache.
+
+    Training is :func:`s2s_lib.zoo.train_recipe` itself, so the weights are bit-for-bit the
+    ones ``zoo.get(comparison_recipe(attention))`` would train; storing them in the cache
+    lets later notebooks load them in a second.
+
+    Args:
+        attention: one of :data:`COMPARED`.
+        data: the recipe's :class:`~s2s_lib.data.TranslationData` (loaded if ``None``).
+        progress: show a progress bar while training.
+    Returns:
+        ``(model, history)``: the trained model (eval mode, CPU) and its
+        :class:`~s2s_lib.train.History` (training loss per step).
+    """
+    recipe = comparison_recipe(attention)
+    data = zoo.load_data(recipe) if data is None else data
+    model, history = zoo.train_recipe(recipe, data, progress=progress)
+    if os.environ.get(zoo.NO_CACHE_ENV, "").strip().lower() in ("", "0", "false", "no"):
+        key = zoo.recipe_key(recipe, data)
+        try:
+            save_checkpoint(zoo.model_cache_dir() / f"{key}.pt", model, key=key,
+                            recipe=recipe.to_dict())
+        except OSError as err:  # read-only home: still fine, just slower next time
+            warnings.warn(f"could not write the model cache: {err}")
+    return model, history
+
+
+def forced_attention(model, src_ids: Sequence[int], tgt_ids: Sequence[int]) -> np.ndarray:
+    """Attention weights of each decoder step while the decoder reads a given target.
+
+    The decoder starts from ``<sos>`` and at step t is fed ``tgt_ids[t-1]`` (teacher
+    forcing), whatever it would have predicted itself; row t holds the weights it uses to
+    predict ``tgt_ids[t]``, and the last row those for predicting ``<eos>``.
+
+    Args:
+        model: a :class:`~s2s_lib.models.Seq2Seq` with attention (run in eval mode without
+            gradients; its mode is restored).
+        src_ids: the S source token ids (no special tokens), a list or 1-D tensor.
+        tgt_ids: the T target token ids (no ``<sos>``/``<eos>``); may be empty.
+    Returns:
+        A float32 array (T + 1, S) whose rows sum to 1.
+    Raises:
+        TypeError: ``model`` is not a seq2seq model, ids are not integers.
+        ValueError: the model has no attention, ``src_ids`` is empty, an id is outside the
+            model's vocabulary.
+    """
+    _check_model(model)
+    src = _check_ids(src_ids, "src_ids", allow_empty=False)
+    tgt = _check_ids(tgt_ids, "tgt_ids", allow_empty=True)
+    vocab = getattr(model, "tgt_vocab_size", None)
+    if isinstance(vocab, int) and tgt and max(tgt) >= vocab:
+        raise ValueError(f"tgt_ids holds ids outside the target vocabulary [0, {vocab}) "
+                         f"(max {max(tgt)}); was it encoded with the source tokenizer?")
+    device = model_device(model)
+    rows = []
+    with inference(model):
+        src_t = torch.tensor([src], dtype=torch.long, device=device)  # (1, S)
+        memory = model.encode(src_t, torch.tensor([len(src)], device=device))
+        state = memory.init_state
+        prev = torch.tensor([SOS_ID], dtype=torch.long, device=device)  # (1,)
+        for t in range(len(tgt) + 1):
+            step = model.decode_step(prev, state, memory)
+            if step.weights is None:
+                raise ValueError("model returned no attention weights (attention=None)")
+            rows.append(step.weights[0].float().cpu())  # (S,)
+            if t < len(tgt):
+                state = step.state
+                prev = torch.tensor([tgt[t]], dtype=torch.long, device=device)
+    return torch.stack(rows).numpy()  # (T + 1, S)
+
+
+def attention_item(models: Mapping[str, object], src_ids: Sequence[int], tgt_ids: Sequence[int],
+                   src_tokenizer, tgt_tokenizer, *, name: str | None = None) -> dict:
+    """One sentence pair seen by several attention models, as an ``attention_explorer`` item.
+
+    Every model reads the same target (:func:`forced_attention`), so all weight matrices
+    have the same shape (T + 1, S) and the view can toggle between them.
+
+    Args:
+        models: display name (e.g. the score function) -> model; at least one.
+        src_ids: source ids. tgt_ids: target ids (the reference, or one model's output).
+        src_tokenizer / tgt_tokenizer: tokenizers with ``pieces(ids)`` and ``decode(ids)``.
+        name: label in the sentence picker (default: the decoded source sentence).
+    Returns:
+        ``{"name", "src_tokens", "tgt_tokens" (T pieces + "<eos>"), "weights": {model name:
+        (T + 1, S) array}}``, ready for :func:`s2s_lib.views.attention_explorer`.
+    """
+    if not isinstance(models, Mapping) or not models:
+        raise TypeError("models must be a non-empty dict of name -> model")
+    for key in models:
+        if not isinstance(key, str):
+            raise TypeError(f"models keys must be str (shown in the view), got {type(key).__name__}")
+    for tok_name, tok in (("src_tokenizer", src_tokenizer), ("tgt_tokenizer", tgt_tokenizer)):
+        if not callable(getattr(tok, "pieces", None)) or not callable(getattr(tok, "decode", None)):
+            raise TypeError(f"{tok_name} must have pieces() and decode(), got {type(tok).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+    src = _check_ids(src_ids, "src_ids", allow_empty=False)
+    tgt = _check_ids(tgt_ids, "tgt_ids", allow_empty=True)
+    weights = {}
+    for key, model in models.items():
+        _check_model(model, f"models[{key!r}]")
+        weights[key] = forced_attention(model, src, tgt)
+    return {
+        "name": name if name is not None else src_tokenizer.decode(src),
+        "src_tokens": list(src_tokenizer.pieces(src)),
+        "tgt_tokens": list(tgt_tokenizer.pieces(tgt)) + [EOS_LABEL],
+        "weights": weights,
+    }
+
+
+def _as_matrix(weights, name: str = "weights") -> np.ndarray:
+    if isinstance(weights, torch.Tensor):
+        weights = weights.detach().cpu().numpy()
+    try:
+        m = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a (T, S) array of numbers") from None
+    if m.ndim != 2 or m.shape[0] == 0 or m.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (T, S), got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return m
+
+
+def argmax_alignment(weights) -> list[int]:
+    """The hard alignment: for each target row, the source position with the largest weight.
+
+    Args:
+        weights: (T, S) attention matrix (array, tensor or nested lists).
+    Returns:
+        T source positions (ties go to the first position).
+    """
+    return [int(j) for j in _as_matrix(weights).argmax(axis=1)]
+
+
+def count_crossings(alignment: Sequence[int]) -> int:
+    """Number of crossing pairs in a hard alignment.
+
+    Target positions ``i < j`` cross when they attend in the opposite order,
+    ``alignment[i] > alignment[j]``. A monotonic (diagonal or staircase) alignment has 0
+    crossings; a reversal of n words has n(n-1)/2.
+
+    Args:
+        alignment: source position per target position, e.g. from :func:`argmax_alignment`.
+    """
+    if isinstance(alignment, (str, bytes)) or not isinstance(alignment, Sequence):
+        raise TypeError(f"alignment must be a list of int, got {type(alignment).__name__}")
+    for i, a in enumerate(alignment):
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"alignment[{i}] must be an int source position, got {type(a).__name__}")
+    a = list(alignment)
+    return sum(1 for i in range(len(a)) for j in range(i + 1, len(a)) if a[i] > a[j])
+
+
+def attention_entropy(weights) -> np.ndarray:
+    """Entropy (in nats) of each row of an attention matrix: how spread out it is.
+
+    ``H = -sum_s a_s log a_s`` is 0 when all weight sits on one source word and
+    ``log S`` when it is uniform over S words.
+
+    Args:
+        weights: (T, S) matrix whose rows are distributions (non-negative, summing to 1).
+    Returns:
+        A float64 array (T,).
+    Raises:
+        ValueError: negative weights, or a row that does not sum to 1 (within 1e-3).
+    """
+    m = _as_matrix(weights)
+    if (m < 0).any():
+        raise ValueError("weights must be non-negative (rows are distributions)")
+    sums = m.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-3):
+        bad = int(np.argmax(np.abs(sums - 1.0)))
+        raise ValueError(f"each row of weights must sum to 1; row {bad} sums to {sums[bad]:.4f}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(m > 0, -m * np.log(m), 0.0)  # 0 log 0 = 0
+    return terms.sum(axis=1)
