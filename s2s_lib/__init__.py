@@ -13,7 +13,7 @@ import torch
 
 __version__ = "0.1.0"
 
-__all__ = ["set_seed", "pick_device", "__version__"]
+__all__ = ["set_seed", "pick_device", "count_parameters", "__version__"]
 
 
 def set_seed(seed: int = 0, *, threads: int | None = 2) -> torch.Generator:
@@ -26,10 +26,11 @@ def set_seed(seed: int = 0, *, threads: int | None = 2) -> torch.Generator:
     Returns:
         A ``torch.Generator`` seeded with ``seed`` for code that wants its own stream.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    from s2s_lib.checks import check_int
+
+    seed = check_int(seed, "seed", minimum=0)
+    if threads is not None:
+        threads = check_int(threads, "threads")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -46,10 +47,26 @@ def pick_device(prefer: str | None = None) -> torch.device:
         prefer: force a device ("cpu", "cuda", "cuda:1"); ``None`` picks automatically.
             The environment variable ``S2S_DEVICE`` overrides the automatic choice.
     """
-    choice = prefer or os.environ.get("S2S_DEVICE")
+    from s2s_lib.checks import check_type
+
+    if prefer is not None:
+        check_type(prefer, "prefer", (str, torch.device), "a device name or a torch.device")
+    name, choice = ("prefer", prefer) if prefer else ("S2S_DEVICE", os.environ.get("S2S_DEVICE"))
     if choice:
-        device = torch.device(choice)
+        try:
+            device = torch.device(choice)
+        except RuntimeError:  # e.g. "gpu": torch's message does not name the argument
+            raise ValueError(f"{name} must be a device such as 'cpu', 'cuda' or 'cuda:1', "
+                             f"got {choice!r}") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {choice!r} was asked for but CUDA is not available")
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable parameters (``requires_grad``) of ``model``."""
+    from s2s_lib.checks import check_type
+
+    check_type(model, "model", torch.nn.Module, "a torch.nn.Module")
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -7,7 +7,8 @@ is the weighted sum of the *values* (by default the encoder outputs themselves):
 
     a_s = softmax_s(score(q, k_s)),      c = sum_s a_s v_s
 
-Padding positions get weight exactly 0 (:func:`masked_softmax`). The score functions:
+Padding positions get weight exactly 0: their scores are set to ``-inf`` before the softmax
+(:func:`attend`). The score functions:
 
 =============  ======================================  =====================================
 name           score(q, k)                             source
@@ -29,9 +30,8 @@ model's choice, see ``s2s_lib.models``.)
 The key-only half of a score (W_a k, U_k k) does not change during decoding, so
 :meth:`Attention.project_keys` computes it once per source sentence.
 
-For the Transformer preview: :func:`scaled_dot_product_attention` for many query steps at
-once and a from-scratch :class:`MultiHeadAttention` with ``nn.MultiheadAttention``'s
-parameter layout.
+Every path from scores to weights and a context goes through :func:`attend` (also the
+Transformer's, :mod:`s2s_lib.transformer`).
 """
 from __future__ import annotations
 
@@ -40,64 +40,43 @@ import math
 import torch
 from torch import nn
 
-from s2s_lib.softmax import softmax
+from s2s_lib.checks import check_choice, check_int, check_mask, check_tensor
 
-__all__ = ["SCORES", "masked_softmax", "Attention", "scaled_dot_product_attention", "MultiHeadAttention"]
+__all__ = ["SCORES", "attend", "Attention"]
 
 SCORES = ("dot", "general", "concat", "additive", "scaled_dot")
 
 
-def _check_tensor(x, name: str, ndim: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+def _weights(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """softmax over the last dimension with masked scores set to -inf: THE attention weights."""
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1)
 
 
-def _check_mask(mask, name: str = "mask") -> None:
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a bool torch.Tensor (True on real tokens), got {type(mask).__name__}"
-        )
-    if mask.dtype != torch.bool:
-        raise TypeError(f"{name} must have dtype torch.bool (True on real tokens), got {mask.dtype}")
+def attend(scores: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention weights and the context: ``a = softmax(scores)`` over the keys, ``c = a @ values``.
 
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -1) -> torch.Tensor:
-    """Softmax over ``dim`` in which masked positions get weight exactly 0.
-
-    Masked scores are set to ``-inf`` before the (stable) softmax, so ``exp`` makes them 0
-    and the real positions share the whole mass.
+    The one path by which the library turns scores into weights and a context: every decoder
+    (one step or the whole target at once), :class:`Attention`,
+    :func:`scaled_dot_product_attention` and :class:`MultiHeadAttention` call it. It checks
+    nothing (the callers checked their inputs once); keys with ``mask`` False get ``-inf``
+    scores, hence weight exactly 0.
 
     Args:
-        scores: (..., S) floating tensor of attention scores.
-        mask: bool tensor broadcastable to ``scores``, True on real positions; ``None``
-            means every position is real.
-        dim: the dimension that sums to one.
+        scores: (..., T, S) unnormalised scores of T queries against S keys.
+        values: (..., S, Hv) what is averaged.
+        mask: bool, True on real keys, broadcastable to ``scores``; ``None``: all real.
     Returns:
-        Weights shaped like ``scores``: rows sum to 1, exactly 0 where ``mask`` is False.
-    Raises:
-        ValueError: a row has no real position (its weights would be 0/0 = nan).
+        ``(context, weights)``: context (..., T, Hv) and weights (..., T, S), rows sum to 1.
     """
-    if mask is None:
-        return softmax(scores, dim=dim)
-    _check_mask(mask)
-    try:
-        mask = mask.expand_as(scores)
-    except RuntimeError:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape "
-            f"{tuple(scores.shape)}"
-        ) from None
-    if not mask.any(dim=dim).all():
-        raise ValueError(
-            "mask has a row with no real position (all False); its attention weights are undefined"
-        )
-    return softmax(scores.masked_fill(~mask, float("-inf")), dim=dim)
+    weights = _weights(scores, mask)  # (..., T, S)
+    return weights @ values, weights  # (..., T, S) @ (..., S, Hv) -> (..., T, Hv)
 
 
 class Attention(nn.Module):
-    """One decoder step of attention with a choice of score function.
+    """Attention with a choice of score function, for one decoder step or many at once.
 
     Args:
         score: one of :data:`SCORES`.
@@ -113,22 +92,13 @@ class Attention(nn.Module):
 
     def __init__(self, score: str, query_dim: int, key_dim: int, attn_dim: int | None = None):
         super().__init__()
-        if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-        for name, value in (("query_dim", query_dim), ("key_dim", key_dim), ("attn_dim", attn_dim)):
-            if value is None and name == "attn_dim":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        check_choice(score, "score", SCORES)
+        query_dim, key_dim = check_int(query_dim, "query_dim"), check_int(key_dim, "key_dim")
+        self.attn_dim = query_dim if attn_dim is None else check_int(attn_dim, "attn_dim")
         if score in ("dot", "scaled_dot") and query_dim != key_dim:
-            raise ValueError(
-                f"score={score!r} compares q and k directly and needs query_dim == key_dim, "
-                f"got query_dim={query_dim}, key_dim={key_dim} (use 'general' to map between them)"
-            )
+            raise ValueError(f"score={score!r} compares q and k directly and needs query_dim == key_dim, "
+                             f"got query_dim={query_dim}, key_dim={key_dim} (use 'general' to map between them)")
         self.score, self.query_dim, self.key_dim = score, query_dim, key_dim
-        self.attn_dim = attn_dim if attn_dim is not None else query_dim
         if score == "general":
             self.W_a = nn.Linear(key_dim, query_dim, bias=False)  # k -> W_a k, (Hq x Hk)
         elif score == "concat":  # Luong: one matrix over [q; k]
@@ -143,11 +113,6 @@ class Attention(nn.Module):
         return (f"score={self.score!r}, query_dim={self.query_dim}, key_dim={self.key_dim}, "
                 f"attn_dim={self.attn_dim}")
 
-    def _projected_dim(self) -> int:
-        return {"general": self.query_dim, "concat": self.attn_dim, "additive": self.attn_dim}.get(
-            self.score, self.key_dim
-        )
-
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
         """Precompute the part of the score that depends only on the keys.
 
@@ -155,16 +120,11 @@ class Attention(nn.Module):
         decoder step; this saves one (S x Hk x A) product per step.
 
         Args:
-            keys: (B, S, Hk) encoder outputs.
+            keys: (B, S, Hk) encoder outputs (assumed checked, as in :meth:`compute_scores`).
         Returns:
             ``general``: W_a k (B, S, Hq); ``concat``: the key block of W_a times k (B, S, A);
             ``additive``: U_k k (B, S, A); ``dot``/``scaled_dot``: ``keys`` unchanged.
         """
-        _check_tensor(keys, "keys", 3)
-        if keys.size(-1) != self.key_dim:
-            raise ValueError(
-                f"keys must have last dimension key_dim={self.key_dim}, got shape {tuple(keys.shape)}"
-            )
         if self.score == "general":
             return self.W_a(keys)  # (B, S, Hq)
         if self.score == "concat":
@@ -174,224 +134,50 @@ class Attention(nn.Module):
             return self.U_k(keys)  # (B, S, A)
         return keys
 
-    def compute_scores(
-        self, query: torch.Tensor, keys: torch.Tensor, projected_keys: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Unnormalised scores score(q, k_s) for every source position: (B, Hq), (B, S, Hk) -> (B, S).
-
-        Inputs are assumed checked (see :meth:`forward`).
-        """
-        if self.score in ("dot", "scaled_dot"):
-            scores = torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, S, H) @ (B, H, 1) -> (B, S)
-            return scores / math.sqrt(self.key_dim) if self.score == "scaled_dot" else scores
-        if self.score == "general":
-            wk = projected_keys if projected_keys is not None else self.W_a(keys)  # (B, S, Hq)
-            return torch.bmm(wk, query.unsqueeze(2)).squeeze(2)  # q^T (W_a k): (B, S)
-        if self.score == "concat":
-            if projected_keys is None:  # literally Luong's eq. 8: W_a applied to [q; k]
-                q = query.unsqueeze(1).expand(-1, keys.size(1), -1)  # (B, S, Hq)
-                hidden = self.W_a(torch.cat([q, keys], dim=-1))  # (B, S, Hq + Hk) -> (B, S, A)
-            else:  # the same sum with the key block precomputed
-                w_q = self.W_a.weight[:, : self.query_dim]  # (A, Hq)
-                hidden = (query @ w_q.T).unsqueeze(1) + projected_keys  # (B, 1, A) + (B, S, A)
-            return self.v_a(torch.tanh(hidden)).squeeze(2)  # (B, S, 1) -> (B, S)
-        # additive (Bahdanau): v_a^T tanh(W_q q + U_k k)
-        uk = projected_keys if projected_keys is not None else self.U_k(keys)  # (B, S, A)
-        hidden = self.W_q(query).unsqueeze(1) + uk  # (B, 1, A) + (B, S, A)
-        return self.v_a(torch.tanh(hidden)).squeeze(2)  # (B, S)
-
-    def forward(
-        self,
-        query: torch.Tensor,
-        keys: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        values: torch.Tensor | None = None,
-        projected_keys: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attend from one decoder step to all source positions.
+    def compute_scores(self, query: torch.Tensor, keys: torch.Tensor,
+                       projected_keys: torch.Tensor | None = None) -> torch.Tensor:
+        """Unnormalised scores score(q_t, k_s) of T queries against S keys: (B, T, S).
 
         Args:
-            query: (B, Hq) decoder state.
+            query: (B, T, Hq) decoder states (one decoder step: T = 1).
+            keys: (B, S, Hk) encoder outputs.
+            projected_keys: :meth:`project_keys` of ``keys`` (computed here if ``None``).
+
+        :meth:`forward` checks its inputs and calls this; the decoders call it directly every
+        step (:meth:`~s2s_lib.models.Seq2Seq.encode` checked their memory once).
+        """
+        keys_part = self.project_keys(keys) if projected_keys is None else projected_keys
+        if self.score in ("dot", "scaled_dot", "general"):
+            # dot: q . k; general: q^T (W_a k)  -- (B, T, H) @ (B, H, S) -> (B, T, S)
+            scores = torch.bmm(query, keys_part.transpose(1, 2))
+            return scores / math.sqrt(self.key_dim) if self.score == "scaled_dot" else scores
+        # concat (Luong) v_a^T tanh(W_a [q; k]) and additive (Bahdanau) v_a^T tanh(W_q q + U_k k):
+        # the query block of the matrix times q, plus the precomputed key block times k.
+        query_part = (query @ self.W_a.weight[:, : self.query_dim].T if self.score == "concat"
+                      else self.W_q(query))  # (B, T, A)
+        hidden = torch.tanh(query_part.unsqueeze(2) + keys_part.unsqueeze(1))  # (B, T, 1, A) + (B, 1, S, A)
+        return self.v_a(hidden).squeeze(3)  # (B, T, S, 1) -> (B, T, S)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None,
+                values: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attend from one decoder step (or T steps) to all source positions.
+
+        Args:
+            query: (B, Hq) decoder state, or (B, T, Hq) for T steps at once.
             keys: (B, S, Hk) encoder outputs.
             mask: (B, S) bool, True on real source tokens (``Batch.src_mask``); ``None``: all real.
             values: (B, S, Hv) what is averaged (default: ``keys``).
-            projected_keys: the output of :meth:`project_keys` for these keys (optional).
         Returns:
             ``(context, weights)``: context (B, Hv) = weights @ values, and weights (B, S)
-            summing to 1 over S, exactly 0 where ``mask`` is False.
+            summing to 1 over S, exactly 0 where ``mask`` is False; with a (B, T, Hq) query
+            (B, T, Hv) and (B, T, S).
         """
-        _check_tensor(query, "query", 2)
-        _check_tensor(keys, "keys", 3)
-        if query.size(1) != self.query_dim:
-            raise ValueError(
-                f"query must have shape (B, query_dim={self.query_dim}), got {tuple(query.shape)}"
-            )
-        batch, src_len, key_dim = keys.shape
-        if key_dim != self.key_dim or batch != query.size(0):
-            raise ValueError(
-                f"keys must have shape (B={query.size(0)}, S, key_dim={self.key_dim}), "
-                f"got {tuple(keys.shape)}"
-            )
+        one_step = check_tensor(query, "query", dtype="float").dim() == 2
+        q = check_tensor(query.unsqueeze(1) if one_step else query, "query", shape=(None, None, self.query_dim))
+        batch, src_len, _ = check_tensor(keys, "keys", shape=(q.size(0), None, self.key_dim)).shape
         if mask is not None:
-            _check_mask(mask)
-            if mask.shape != (batch, src_len):
-                raise ValueError(
-                    f"mask must have shape (B, S) = {(batch, src_len)}, got {tuple(mask.shape)}"
-                )
-        if values is None:
-            values = keys
-        else:
-            _check_tensor(values, "values", 3)
-            if values.shape[:2] != (batch, src_len):
-                raise ValueError(
-                    f"values must have shape (B, S, Hv) with (B, S) = {(batch, src_len)}, "
-                    f"got {tuple(values.shape)}"
-                )
-        if projected_keys is not None:
-            _check_tensor(projected_keys, "projected_keys", 3)
-            expected = (batch, src_len, self._projected_dim())
-            if projected_keys.shape != expected:
-                raise ValueError(
-                    f"projected_keys must have shape {expected} (from project_keys), "
-                    f"got {tuple(projected_keys.shape)}"
-                )
-
-        scores = self.compute_scores(query, keys, projected_keys)  # (B, S)
-        weights = masked_softmax(scores, mask, dim=-1)  # (B, S)
-        context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # (B, 1, S) @ (B, S, Hv) -> (B, Hv)
-        return context, weights
-
-
-def scaled_dot_product_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None = None,
-    is_causal: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``softmax(Q K^T / sqrt(d)) V`` for many query steps at once (Vaswani et al. 2017, eq. 1).
-
-    Dividing by sqrt(d) keeps the dot products of d-dimensional vectors at unit scale, so
-    the softmax does not saturate as d grows.
-
-    Args:
-        q: (..., T, d) queries, e.g. (B, T, d) or (B, heads, T, d).
-        k: (..., S, d) keys.
-        v: (..., S, dv) values.
-        mask: bool, True where a query may attend (as in ``F.scaled_dot_product_attention``):
-            either a (B, S) key padding mask or a mask broadcastable to (..., T, S).
-        is_causal: also forbid query t to look at keys after position t.
-    Returns:
-        ``(output, weights)``: output (..., T, dv), weights (..., T, S).
-    """
-    for name, x in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() < 2:
-            raise ValueError(f"{name} must have shape (..., L, d), got {tuple(x.shape)}")
-    if k.size(-1) != q.size(-1):
-        raise ValueError(
-            f"k must have the same last dimension as q ({q.size(-1)}), got {tuple(k.shape)}"
-        )
-    if v.size(-2) != k.size(-2):
-        raise ValueError(f"v must have as many positions as k ({k.size(-2)}), got {tuple(v.shape)}")
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T, d) @ (..., d, S) -> (..., T, S)
-    if mask is not None:
-        _check_mask(mask)
-        if mask.dim() == 2 and q.dim() > 2:  # (B, S) key padding -> (B, 1, ..., 1, S)
-            mask = mask.view(mask.size(0), *([1] * (q.dim() - 2)), mask.size(1))
-    if is_causal:
-        t, s = scores.shape[-2:]
-        causal = torch.ones(t, s, dtype=torch.bool, device=scores.device).tril()  # (T, S)
-        mask = causal if mask is None else mask & causal
-    weights = masked_softmax(scores, mask, dim=-1)  # (..., T, S)
-    return weights @ v, weights
-
-
-class MultiHeadAttention(nn.Module):
-    """Multi-head attention from scratch (Vaswani et al. 2017, section 3.2.2).
-
-    ``MultiHead(Q, K, V) = Concat(head_1..head_h) W^O`` with
-    ``head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)``. The parameters have the names and
-    layout of ``nn.MultiheadAttention`` (``in_proj_weight`` stacks W^Q, W^K, W^V as (3E, E);
-    ``out_proj`` is W^O), so ``load_state_dict`` copies weights between the two. No dropout.
-
-    Args:
-        embed_dim: E, model size (query, key and value size).
-        num_heads: h; must divide E (each head has d_k = E / h).
-        bias: add biases to the projections.
-    """
-
-    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True):
-        super().__init__()
-        for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if embed_dim % num_heads:
-            raise ValueError(f"num_heads={num_heads} must divide embed_dim={embed_dim}")
-        self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * embed_dim)) if bias else None
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        nn.init.xavier_uniform_(self.in_proj_weight)  # as nn.MultiheadAttention
-        if bias:
-            nn.init.zeros_(self.out_proj.bias)
-
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, _ = x.shape
-        return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, h, L, d_k)
-
-    def forward(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        is_causal: bool = False,
-        average_weights: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attend from every query position to every key position, in h heads.
-
-        Args:
-            query: (B, T, E).
-            key: (B, S, E).
-            value: (B, S, E).
-            mask: (B, S) bool key padding mask, True on real tokens (``nn.MultiheadAttention``
-                wants the opposite: ``key_padding_mask=~mask``).
-            is_causal: forbid attending to later positions (decoder self-attention).
-            average_weights: return weights averaged over heads (B, T, S) instead of (B, h, T, S).
-        Returns:
-            ``(output, weights)``: output (B, T, E) and the attention weights.
-        """
-        _check_tensor(query, "query", 3)
-        _check_tensor(key, "key", 3)
-        _check_tensor(value, "value", 3)
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.size(-1) != self.embed_dim or x.size(0) != query.size(0):
-                raise ValueError(
-                    f"{name} must have shape (B, L, embed_dim={self.embed_dim}), got {tuple(x.shape)}"
-                )
-        if key.shape != value.shape:
-            raise ValueError(
-                f"key and value must have the same shape, got {tuple(key.shape)} and "
-                f"{tuple(value.shape)}"
-            )
-        if mask is not None:
-            _check_mask(mask)
-            if mask.shape != key.shape[:2]:
-                raise ValueError(
-                    f"mask must have shape (B, S) = {tuple(key.shape[:2])}, got {tuple(mask.shape)}"
-                )
-        w_q, w_k, w_v = self.in_proj_weight.chunk(3)  # each (E, E)
-        if self.in_proj_bias is not None:
-            b_q, b_k, b_v = self.in_proj_bias.chunk(3)  # each (E,)
-        else:
-            b_q = b_k = b_v = None
-        q = self._split_heads(nn.functional.linear(query, w_q, b_q))  # (B, h, T, d_k)
-        k = self._split_heads(nn.functional.linear(key, w_k, b_k))  # (B, h, S, d_k)
-        v = self._split_heads(nn.functional.linear(value, w_v, b_v))  # (B, h, S, d_k)
-        # (B, h, T, d_k) and (B, h, T, S); the (B, S) mask broadcasts over heads and steps
-        heads, weights = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal)
-        batch, _, tgt_len, _ = heads.shape
-        concat = heads.transpose(1, 2).reshape(batch, tgt_len, self.embed_dim)  # (B, T, h * d_k)
-        return self.out_proj(concat), (weights.mean(dim=1) if average_weights else weights)
+            check_mask(mask, "mask", shape=(batch, src_len), every_row=True)
+        values = keys if values is None else check_tensor(values, "values", shape=(batch, src_len, None))
+        context, weights = attend(self.compute_scores(q, keys), values,
+                                  None if mask is None else mask.unsqueeze(1))  # (B, T, Hv), (B, T, S)
+        return (context.squeeze(1), weights.squeeze(1)) if one_step else (context, weights)

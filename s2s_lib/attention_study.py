@@ -32,17 +32,14 @@ Bengio 2015, Fig. 3).
 from __future__ import annotations
 
 import numbers
-import os
-import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from s2s_lib import zoo
-from s2s_lib.checks import check_decoder_model, inference, model_device
+from s2s_lib.checks import check_choice, check_decoder_model, check_ids, inference, model_device
 from s2s_lib.tokenize import SOS_ID
-from s2s_lib.train import save_checkpoint
 
 __all__ = ["COMPARED", "comparison_recipe", "train_comparison_model", "EOS_LABEL",
            "forced_attention", "attention_item", "argmax_alignment", "count_crossings",
@@ -54,30 +51,12 @@ COMPARED = (None, "bahdanau", "dot", "general", "concat")
 EOS_LABEL = "<eos>"  # label of the last row of a forced-attention matrix
 
 
-def _check_model(model, name: str = "model") -> None:
+def _attention_model(model, name: str = "model"):
+    """``model`` if it is a decoder model with attention weights to show."""
     check_decoder_model(model, name)
     if getattr(model, "has_attention", True) is False:
         raise ValueError(f"{name} has no attention (attention=None): there are no weights to show")
-
-
-def _check_ids(ids, name: str, allow_empty: bool) -> list[int]:
-    if isinstance(ids, torch.Tensor):
-        if ids.dim() != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
-            raise TypeError(f"{name} must be a 1-D integer tensor or a list of int, "
-                            f"got a tensor of shape {tuple(ids.shape)} and dtype {ids.dtype}")
-        ids = ids.tolist()
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
-        raise TypeError(f"{name} must be a list of token ids (int), got {type(ids).__name__}")
-    out = []
-    for i, x in enumerate(ids):
-        if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-            raise TypeError(f"{name}[{i}] must be an int token id, got {type(x).__name__}")
-        if x < 0:
-            raise ValueError(f"{name}[{i}] must be a token id >= 0, got {x}")
-        out.append(int(x))
-    if not out and not allow_empty:
-        raise ValueError(f"{name} is empty: a source sentence needs at least one token")
-    return out
+    return model
 
 
 def comparison_recipe(attention: str | None) -> zoo.Recipe:
@@ -95,8 +74,7 @@ def comparison_recipe(attention: str | None) -> zoo.Recipe:
     Returns:
         A :class:`~s2s_lib.zoo.Recipe` named ``"attn-compare-<attention or none>"``.
     """
-    if attention not in COMPARED:
-        raise ValueError(f"attention must be one of {COMPARED}, got {attention!r}")
+    check_choice(attention, "attention", COMPARED)
     return zoo.Recipe(
         name=f"attn-compare-{attention or 'none'}",
         model=dict(emb_dim=64, hidden_dim=128, cell="gru", dropout=0.2, attention=attention),
@@ -125,13 +103,7 @@ def train_comparison_model(attention: str | None, data=None, *, progress: bool =
     recipe = comparison_recipe(attention)
     data = zoo.load_data(recipe) if data is None else data
     model, history = zoo.train_recipe(recipe, data, progress=progress)
-    if os.environ.get(zoo.NO_CACHE_ENV, "").strip().lower() in ("", "0", "false", "no"):
-        key = zoo.recipe_key(recipe, data)
-        try:
-            save_checkpoint(zoo.model_cache_dir() / f"{key}.pt", model, key=key,
-                            recipe=recipe.to_dict())
-        except OSError as err:  # read-only home: still fine, just slower next time
-            warnings.warn(f"could not write the model cache: {err}")
+    zoo.store(recipe, data, model)
     return model, history
 
 
@@ -154,9 +126,8 @@ def forced_attention(model, src_ids: Sequence[int], tgt_ids: Sequence[int]) -> n
         ValueError: the model has no attention, ``src_ids`` is empty, an id is outside the
             model's vocabulary.
     """
-    _check_model(model)
-    src = _check_ids(src_ids, "src_ids", allow_empty=False)
-    tgt = _check_ids(tgt_ids, "tgt_ids", allow_empty=True)
+    _attention_model(model)
+    src, tgt = check_ids(src_ids, "src_ids", empty=False), check_ids(tgt_ids, "tgt_ids")
     vocab = getattr(model, "tgt_vocab_size", None)
     if isinstance(vocab, int) and tgt and max(tgt) >= vocab:
         raise ValueError(f"tgt_ids holds ids outside the target vocabulary [0, {vocab}) "
@@ -205,12 +176,9 @@ def attention_item(models: Mapping[str, object], src_ids: Sequence[int], tgt_ids
             raise TypeError(f"{tok_name} must have pieces() and decode(), got {type(tok).__name__}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a str or None, got {type(name).__name__}")
-    src = _check_ids(src_ids, "src_ids", allow_empty=False)
-    tgt = _check_ids(tgt_ids, "tgt_ids", allow_empty=True)
-    weights = {}
-    for key, model in models.items():
-        _check_model(model, f"models[{key!r}]")
-        weights[key] = forced_attention(model, src, tgt)
+    src, tgt = check_ids(src_ids, "src_ids", empty=False), check_ids(tgt_ids, "tgt_ids")
+    weights = {key: forced_attention(_attention_model(model, f"models[{key!r}]"), src, tgt)
+               for key, model in models.items()}
     return {
         "name": name if name is not None else src_tokenizer.decode(src),
         "src_tokens": list(src_tokenizer.pieces(src)),

@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from s2s_lib.checks import check_ids, check_int
 from s2s_lib.tokenize import EOS_ID, PAD_ID, SOS_ID
 
 __all__ = [
@@ -86,28 +87,8 @@ class Batch:
         return self.batch_size
 
 
-def _as_id_list(seq, name: str, index: int) -> list[int]:
-    """Check one sequence (list/tuple of ints or a 1-D integer tensor) and return a list."""
-    if isinstance(seq, torch.Tensor):
-        if seq.dim() != 1:
-            raise ValueError(f"{name}[{index}] must be a 1-D tensor, got shape {tuple(seq.shape)}")
-        if seq.dtype.is_floating_point or seq.dtype.is_complex or seq.dtype == torch.bool:
-            raise TypeError(f"{name}[{index}] must be an integer tensor, got dtype {seq.dtype}")
-        return [int(x) for x in seq.tolist()]
-    if isinstance(seq, (str, bytes)) or not isinstance(seq, (list, tuple)):
-        raise TypeError(
-            f"{name}[{index}] must be a list of ints or a 1-D integer tensor, "
-            f"got {type(seq).__name__}"
-        )
-    out = []
-    for tok in seq:
-        if isinstance(tok, bool) or not isinstance(tok, int):
-            raise TypeError(f"{name}[{index}] must contain ints, found {type(tok).__name__} {tok!r}")
-        out.append(tok)
-    return out
-
-
-def _check_sequences(seqs, name: str) -> list[list[int]]:
+def _id_lists(seqs, name: str) -> list[list[int]]:
+    """B token-id sequences (a list of lists/1-D tensors, or a (B, L) tensor) as lists of ints."""
     if isinstance(seqs, torch.Tensor):
         if seqs.dim() != 2:
             raise ValueError(f"{name} as a tensor must be 2-D (B, L), got shape {tuple(seqs.shape)}")
@@ -116,11 +97,7 @@ def _check_sequences(seqs, name: str) -> list[list[int]]:
         raise TypeError(f"{name} must be a list of token-id sequences, got {type(seqs).__name__}")
     if len(seqs) == 0:
         raise ValueError(f"{name} is empty: a batch needs at least one sequence")
-    out = [_as_id_list(s, name, i) for i, s in enumerate(seqs)]
-    for i, s in enumerate(out):
-        if any(t < 0 for t in s):
-            raise ValueError(f"{name}[{i}] contains a negative token id")
-    return out
+    return [check_ids(s, f"{name}[{i}]") for i, s in enumerate(seqs)]
 
 
 def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int = PAD_ID) -> torch.Tensor:
@@ -132,7 +109,8 @@ def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int = PAD_ID) -> torch.
     Returns:
         (B, L) ``torch.long`` tensor.
     """
-    seqs = _check_sequences(seqs, "seqs")
+    seqs = _id_lists(seqs, "seqs")
+    pad_id = check_int(pad_id, "pad_id", minimum=0)
     width = max(len(s) for s in seqs)
     out = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     for i, s in enumerate(seqs):
@@ -170,15 +148,12 @@ def make_batch(
         TypeError: wrong container or element types, float tensors.
         ValueError: empty batch, length mismatch, empty source, too-long sequences.
     """
-    src = _check_sequences(src_seqs, "src_seqs")
-    tgt = _check_sequences(tgt_seqs, "tgt_seqs")
+    src = _id_lists(src_seqs, "src_seqs")
+    tgt = _id_lists(tgt_seqs, "tgt_seqs")
     if len(src) != len(tgt):
         raise ValueError(f"src_seqs and tgt_seqs differ in length: {len(src)} vs {len(tgt)}")
     if max_len is not None:
-        if isinstance(max_len, bool) or not isinstance(max_len, int):
-            raise TypeError(f"max_len must be an int or None, got {type(max_len).__name__}")
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        max_len = check_int(max_len, "max_len")
     for name, seqs in (("src_seqs", src), ("tgt_seqs", tgt)):
         for i, s in enumerate(seqs):
             if max_len is not None and len(s) > max_len:
@@ -230,12 +205,8 @@ def batch_indices(
     Returns:
         A list of batches, each a list of indices into ``lengths``.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if isinstance(chunk_batches, bool) or not isinstance(chunk_batches, int) or chunk_batches < 1:
-        raise ValueError(f"chunk_batches must be a positive int, got {chunk_batches!r}")
+    batch_size = check_int(batch_size, "batch_size")
+    chunk_batches = check_int(chunk_batches, "chunk_batches")
     lengths = [tuple(int(x) for x in n) if isinstance(n, (tuple, list)) else int(n)
                for n in lengths]
     rng = random.Random(seed)
@@ -309,8 +280,8 @@ def batch_iterator(
     reverse_source: bool = False,
 ) -> Iterator[Batch]:
     """Lazily yield :class:`Batch` objects; same arguments as :func:`make_batches`."""
-    src = _check_sequences(src_seqs, "src_seqs")
-    tgt = _check_sequences(tgt_seqs, "tgt_seqs")
+    src = _id_lists(src_seqs, "src_seqs")
+    tgt = _id_lists(tgt_seqs, "tgt_seqs")
     if len(src) != len(tgt):
         raise ValueError(f"src_seqs and tgt_seqs differ in length: {len(src)} vs {len(tgt)}")
     # Sort key for bucketing: the longer side first (it sets the padded width of its

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from s2s_lib import __version__
+from s2s_lib.checks import check_choice, check_int, check_real, check_str, check_type
 
 __all__ = [
     "MAX_NGRAM_ORDER",
@@ -84,7 +85,6 @@ _13A_PERIOD_COMMA_BEFORE_NON_DIGIT = re.compile(r"([.,])([^0-9])")
 _13A_DASH_AFTER_DIGIT = re.compile(r"([0-9])(-)")
 
 
-@lru_cache(maxsize=2**16)
 def tokenize_13a(line: str) -> str:
     """The ``13a`` tokenizer of mteval-v13a.pl (WMT's standard), as sacrebleu applies it.
 
@@ -97,6 +97,12 @@ def tokenize_13a(line: str) -> str:
     Returns:
         The tokens joined by single spaces (no leading/trailing space).
     """
+    return _tokenize_13a(check_str(line, "line"))
+
+
+@lru_cache(maxsize=2**16)
+def _tokenize_13a(line: str) -> str:
+    """:func:`tokenize_13a` of a str, cached: a corpus repeats many sentences and references."""
     # Language-independent part: mteval's markup and line breaks.
     line = line.replace("<skipped>", "")
     line = line.replace("-\n", "")
@@ -126,12 +132,12 @@ def tokenize_char(line: str) -> str:
     Returns:
         The characters joined by single spaces (whitespace characters disappear).
     """
-    return " ".join(ch for ch in line if not ch.isspace())
+    return " ".join(ch for ch in check_str(line, "line") if not ch.isspace())
 
 
 def tokenize_none(line: str) -> str:
     """No tokenization: the line is split on whitespace as it is (not recommended)."""
-    return line
+    return check_str(line, "line")
 
 
 TOKENIZERS: dict[str, Callable[[str], str]] = {
@@ -147,11 +153,7 @@ def get_tokenizer(name: str) -> Callable[[str], str]:
     Raises:
         ValueError: ``name`` is not a known tokenizer.
     """
-    if not isinstance(name, str) or name not in TOKENIZERS:
-        raise ValueError(
-            f"tokenize must be one of {sorted(TOKENIZERS)}, got {name!r}"
-        )
-    return TOKENIZERS[name]
+    return TOKENIZERS[check_choice(name, "tokenize", sorted(TOKENIZERS))]
 
 
 def preprocess(sentence: str, tokenize: str = "13a", lowercase: bool = False) -> list[str]:
@@ -164,6 +166,7 @@ def preprocess(sentence: str, tokenize: str = "13a", lowercase: bool = False) ->
     Returns:
         The list of tokens BLEU counts n-grams over.
     """
+    check_str(sentence, "sentence")
     tokenizer = get_tokenizer(tokenize)
     if lowercase:
         sentence = sentence.lower()
@@ -317,20 +320,6 @@ class BLEUScore:
         return self.format()
 
 
-def _check_smoothing(smooth_method: str, smooth_value) -> None:
-    if not isinstance(smooth_method, str) or smooth_method not in SMOOTH_DEFAULTS:
-        raise ValueError(
-            f"smooth_method must be one of {list(SMOOTH_DEFAULTS)}, got {smooth_method!r}"
-        )
-    if smooth_value is not None:
-        if isinstance(smooth_value, bool) or not isinstance(smooth_value, (int, float)):
-            raise TypeError(
-                f"smooth_value must be a number or None, got {type(smooth_value).__name__}"
-            )
-        if not smooth_value >= 0:
-            raise ValueError(f"smooth_value must be >= 0, got {smooth_value}")
-
-
 def compute_bleu(
     counts: Sequence[int],
     totals: Sequence[int],
@@ -374,8 +363,10 @@ def compute_bleu(
     Returns:
         A ``BLEUScore`` (score on the 0-100 scale).
     """
-    _check_smoothing(smooth_method, smooth_value)
-    max_order = len(counts) if max_order is None else max_order
+    check_choice(smooth_method, "smooth_method", SMOOTH_DEFAULTS)
+    if smooth_value is not None:
+        check_real(smooth_value, "smooth_value", minimum=0)
+    max_order = len(counts) if max_order is None else check_int(max_order, "max_order")
     if len(counts) != max_order or len(totals) != max_order:
         raise ValueError(
             f"counts and totals must both have length max_order={max_order}, "
@@ -429,64 +420,6 @@ def compute_bleu(
 
 # ---------------------------------------------------------------------- public entry points
 
-def _check_options(smooth_method, smooth_value, tokenize, max_order) -> None:
-    _check_smoothing(smooth_method, smooth_value)
-    get_tokenizer(tokenize)
-    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
-        raise ValueError(f"max_order must be a positive int, got {max_order!r}")
-
-
-def _check_corpus_args(hypotheses, references) -> None:
-    if isinstance(hypotheses, str):
-        raise TypeError(
-            "hypotheses must be a list of strings (one per segment), got a single str; "
-            "for one sentence use sentence_bleu(hypothesis, [reference]) or "
-            "corpus_bleu([hypothesis], [[reference]])"
-        )
-    if not isinstance(hypotheses, Sequence):
-        raise TypeError(f"hypotheses must be a list of strings, got {type(hypotheses).__name__}")
-    if len(hypotheses) == 0:
-        raise ValueError("hypotheses is empty: BLEU of an empty corpus is undefined")
-    for i, hyp in enumerate(hypotheses):
-        if not isinstance(hyp, str):
-            raise TypeError(f"hypotheses[{i}] must be a str, got {type(hyp).__name__}")
-
-    if isinstance(references, str):
-        raise TypeError(
-            "references must be a list of reference streams, got a single str; "
-            "write corpus_bleu(hypotheses, [references]) with references a list of strings"
-        )
-    if not isinstance(references, Sequence):
-        raise TypeError(
-            f"references must be a list of reference streams, got {type(references).__name__}"
-        )
-    if len(references) == 0:
-        raise ValueError("references is empty: give at least one reference stream, "
-                         "e.g. corpus_bleu(hypotheses, [references])")
-    if any(isinstance(stream, str) for stream in references):
-        raise TypeError(
-            "references must be a list of reference *streams* (lists of strings), but it "
-            "is a list of strings; wrap it: corpus_bleu(hypotheses, [references]) "
-            "(with several references per segment: [refs_a, refs_b])"
-        )
-    for k, stream in enumerate(references):
-        if not isinstance(stream, Sequence):
-            raise TypeError(
-                f"references[{k}] must be a list of strings, got {type(stream).__name__}"
-            )
-        if len(stream) != len(hypotheses):
-            raise ValueError(
-                f"references[{k}] has {len(stream)} segments but hypotheses has "
-                f"{len(hypotheses)}; every reference stream needs one reference per "
-                f"hypothesis (use None where a segment has fewer references)"
-            )
-        for i, ref in enumerate(stream):
-            if ref is not None and not isinstance(ref, str):
-                raise TypeError(
-                    f"references[{k}][{i}] must be a str or None, got {type(ref).__name__}"
-                )
-
-
 def corpus_bleu(
     hypotheses: Sequence[str],
     references: Sequence[Sequence[str | None]],
@@ -524,8 +457,50 @@ def corpus_bleu(
         ValueError: empty corpus, a reference stream of another length, a segment without
             any reference, an unknown ``smooth_method`` or ``tokenize``.
     """
-    _check_options(smooth_method, smooth_value, tokenize, max_order)
-    _check_corpus_args(hypotheses, references)
+    check_choice(smooth_method, "smooth_method", SMOOTH_DEFAULTS)
+    if smooth_value is not None:
+        check_real(smooth_value, "smooth_value", minimum=0)
+    get_tokenizer(tokenize)
+    max_order = check_int(max_order, "max_order")
+    if isinstance(hypotheses, str):
+        raise TypeError(
+            "hypotheses must be a list of strings (one per segment), got a single str; "
+            "for one sentence use sentence_bleu(hypothesis, [reference]) or "
+            "corpus_bleu([hypothesis], [[reference]])"
+        )
+    check_type(hypotheses, "hypotheses", Sequence, "a list of strings")
+    if len(hypotheses) == 0:
+        raise ValueError("hypotheses is empty: BLEU of an empty corpus is undefined")
+    for i, hyp in enumerate(hypotheses):
+        check_str(hyp, f"hypotheses[{i}]")
+    if isinstance(references, str):
+        raise TypeError(
+            "references must be a list of reference streams, got a single str; "
+            "write corpus_bleu(hypotheses, [references]) with references a list of strings"
+        )
+    check_type(references, "references", Sequence, "a list of reference streams")
+    if len(references) == 0:
+        raise ValueError("references is empty: give at least one reference stream, "
+                         "e.g. corpus_bleu(hypotheses, [references])")
+    if any(isinstance(stream, str) for stream in references):
+        raise TypeError(
+            "references must be a list of reference *streams* (lists of strings), but it "
+            "is a list of strings; wrap it: corpus_bleu(hypotheses, [references]) "
+            "(with several references per segment: [refs_a, refs_b])"
+        )
+    for k, stream in enumerate(references):
+        check_type(stream, f"references[{k}]", Sequence, "a list of strings")
+        if len(stream) != len(hypotheses):
+            raise ValueError(
+                f"references[{k}] has {len(stream)} segments but hypotheses has "
+                f"{len(hypotheses)}; every reference stream needs one reference per "
+                f"hypothesis (use None where a segment has fewer references)"
+            )
+        for i, ref in enumerate(stream):
+            if ref is not None and not isinstance(ref, str):
+                raise TypeError(
+                    f"references[{k}][{i}] must be a str or None, got {type(ref).__name__}"
+                )
 
     nrefs_seen = set()
     total_stats = [0] * (2 + 2 * max_order)
@@ -596,13 +571,11 @@ def sentence_bleu(
             "references must be a list of reference strings, got a single str; "
             "wrap it: sentence_bleu(hypothesis, [reference])"
         )
-    if not isinstance(references, Sequence):
-        raise TypeError(f"references must be a list of str, got {type(references).__name__}")
+    check_type(references, "references", Sequence, "a list of str")
     if len(references) == 0:
         raise ValueError("references is empty: give at least one reference string")
     for k, ref in enumerate(references):
-        if not isinstance(ref, str):
-            raise TypeError(f"references[{k}] must be a str, got {type(ref).__name__}")
+        check_str(ref, f"references[{k}]")
     return corpus_bleu([hypothesis], [[ref] for ref in references],
                        smooth_method=smooth_method, smooth_value=smooth_value,
                        tokenize=tokenize, lowercase=lowercase, force=True,

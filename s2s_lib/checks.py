@@ -1,60 +1,285 @@
-"""Argument checks and small helpers shared by the decoders, the training loop and the models.
+"""The small vocabulary of argument checks every public function uses (DESIGN.md, "Bad input").
 
-Bad input must fail at the public boundary with a ``TypeError``/``ValueError`` that names the
-argument, never deep inside torch. These few checks are needed in several modules
-(``decode``, ``beam``, ``evaluate``, ``models``, ``train``), so they live here once.
+Bad input fails at the public boundary with a ``TypeError`` (wrong kind of thing) or a
+``ValueError`` (right kind, wrong value) whose message names the argument, never deep
+inside torch. Each check returns the value it accepted (converted where that is useful:
+``check_int`` returns an ``int``, ``check_lengths`` a tensor), so a boundary reads::
+
+    max_len = check_int(max_len, "max_len")
+    p = check_prob(teacher_forcing_ratio, "teacher_forcing_ratio")
+
+A public function makes its checks once, where it is called; the inner loops it runs are
+not checked again. Also here: :func:`model_device` and the :func:`inference` context.
 """
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any, Iterable
 
 import torch
 
-__all__ = ["check_int", "check_decoder_model", "check_src", "model_device", "inference"]
+__all__ = [
+    # numbers, flags, choices, strings
+    "check_type", "check_int", "check_real", "check_prob", "check_bool", "check_choice", "check_str",
+    "check_strings", "check_callable",
+    # tensors, masks, token ids, source batches, models, batches, metadata
+    "check_tensor", "check_mask", "check_token_ids", "check_ids", "check_lengths", "check_src",
+    "check_decoder_model", "check_batches", "check_plain", "model_device", "inference",
+    # the views' JSON payloads
+    "plain", "check_list", "check_mapping", "check_number", "check_numbers", "check_probs", "check_matrix",
+    "check_tokens", "check_controls",
+]
 
 
-def check_int(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an int, or a TypeError (not an int, or a bool) / ValueError (< ``minimum``)."""
+def _kind(value) -> str:
+    return type(value).__name__
+
+
+def check_type(value, name: str, types, what: str | None = None):
+    """``value`` if it is an instance of ``types``, else a TypeError saying ``what`` was expected."""
+    if not isinstance(value, types):
+        if what is None:
+            names = types if isinstance(types, tuple) else (types,)
+            what = " or ".join(t.__name__ for t in names)
+        raise TypeError(f"{name} must be {what}, got {_kind(value)}")
+    return value
+
+
+def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` in [``minimum``, ``maximum``] (a bool is not an int here)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
+        raise TypeError(f"{name} must be an int, got {_kind(value)}")
+    if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
+
+
+def check_real(value, name: str, minimum: float | None = None, maximum: float | None = None, *,
+               above: float | None = None, below: float | None = None, finite: bool = True) -> float:
+    """``value`` as a ``float``: a real number (not a bool, not nan), finite unless ``finite=False``.
+
+    ``minimum``/``maximum`` are inclusive bounds, ``above``/``below`` exclusive ones.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {_kind(value)}")
+    value = float(value)
+    if math.isnan(value) or (finite and math.isinf(value)):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    for ok, bound, text in ((minimum is None or value >= minimum, minimum, ">="),
+                            (maximum is None or value <= maximum, maximum, "<="),
+                            (above is None or value > above, above, ">"),
+                            (below is None or value < below, below, "<")):
+        if not ok:
+            raise ValueError(f"{name} must be {text} {bound}, got {value}")
+    return value
+
+
+def check_prob(value, name: str) -> float:
+    """A probability: a number in [0, 1]."""
+    return check_real(value, name, 0.0, 1.0)
+
+
+def check_bool(value, name: str) -> bool:
+    """``True`` or ``False`` (not 0/1, not None)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {_kind(value)}")
+    return value
+
+
+def check_choice(value, name: str, choices: Iterable) -> Any:
+    """``value`` if it is one of ``choices`` (compared with ``==``, types must match too)."""
+    choices = tuple(choices)
+    if not any(value == c and type(value) is type(c) for c in choices):
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_str(value, name: str, *, empty: bool = True) -> str:
+    """A ``str`` (non-empty unless ``empty=True``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {_kind(value)}")
+    if not empty and not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def check_strings(values, name: str) -> list[str]:
+    """A list (or tuple) of ``str``, returned as a list."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a list of str, got {_kind(values)}")
+    for i, v in enumerate(values):
+        check_str(v, f"{name}[{i}]")
+    return list(values)
+
+
+def check_callable(value, name: str):
+    """Something that can be called."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {_kind(value)}")
+    return value
+
+
+_DTYPE_WORDS = {"float": "a floating-point tensor", "int": "an integer tensor",
+                "bool": "a bool tensor"}
+
+
+def check_tensor(x, name: str, *, dtype=None, ndim: int | None = None, shape=None) -> torch.Tensor:
+    """A tensor of the right kind and shape.
+
+    Args:
+        dtype: a ``torch.dtype``, or ``"float"`` (any floating dtype), ``"int"`` (any integer
+            dtype, not bool), ``"bool"``.
+        ndim: number of dimensions.
+        shape: expected shape, ``None`` entries match any size (implies ``ndim``).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {_kind(x)}")
+    if dtype is not None:
+        ok = {"float": x.is_floating_point(), "bool": x.dtype == torch.bool,
+              "int": not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool)
+              }.get(dtype, x.dtype == dtype)
+        if not ok:
+            raise TypeError(f"{name} must be {_DTYPE_WORDS.get(dtype, dtype)}, got dtype {x.dtype}")
+    if shape is not None:
+        ndim = len(shape)
+    if ndim is not None and x.dim() != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    if shape is not None and any(s is not None and s != n for s, n in zip(shape, x.shape)):
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
+    return x
+
+
+def check_mask(mask, name: str = "mask", shape=None, *, like: torch.Tensor | None = None,
+               every_row: bool = False) -> torch.Tensor:
+    """A bool mask, True on real positions (as ``F.scaled_dot_product_attention``).
+
+    Args:
+        shape: its exact shape (``None`` entries match any size).
+        like: a tensor the mask must broadcast to; the expanded mask is returned.
+        every_row: every row (the last dimension) must hold a True: a row without a real
+            position would give attention weights 0/0 = nan.
+    """
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = f"dtype {mask.dtype}" if isinstance(mask, torch.Tensor) else _kind(mask)
+        raise TypeError(f"{name} must be a bool torch.Tensor (True on real tokens), got {got}")
+    check_tensor(mask, name, shape=shape)
+    if like is not None:
+        try:
+            mask = mask.expand_as(like)
+        except RuntimeError:
+            raise ValueError(f"{name} of shape {tuple(mask.shape)} does not broadcast to shape "
+                             f"{tuple(like.shape)}") from None
+    if every_row and not mask.any(dim=-1).all():
+        raise ValueError(f"{name} has a row with no real position (all False); its attention weights "
+                         "are undefined")
+    return mask
+
+
+def check_token_ids(x, name: str, vocab_size: int | None = None, ndim: int = 2) -> torch.Tensor:
+    """A non-empty LongTensor of token ids in [0, ``vocab_size``)."""
+    check_tensor(x, name, dtype=torch.long, ndim=ndim)
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    if vocab_size is not None:
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(f"{name} holds ids outside [0, {vocab_size}) (min {low}, max {high}); "
+                             "was it encoded with the other language's vocabulary?")
+    return x
+
+
+def check_ids(ids, name: str, vocab_size: int | None = None, *, empty: bool = True) -> list[int]:
+    """Token ids as a list of ints: a list/tuple of ints or a 1-D integer tensor/array.
+
+    Every id must be >= 0, and < ``vocab_size`` when it is given; ``empty=False`` refuses [].
+    """
+    if hasattr(ids, "tolist") and not isinstance(ids, (list, tuple)):
+        shape = tuple(getattr(ids, "shape", ()))
+        if len(shape) != 1:
+            raise ValueError(f"{name} must be 1-D, got shape {shape}")
+        dtype = str(getattr(ids, "dtype", ""))
+        if any(word in dtype for word in ("float", "complex", "bool")):
+            raise TypeError(f"{name} must hold integers, got dtype {dtype}")
+        ids = ids.tolist()
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple)):
+        raise TypeError(f"{name} must be a list of ints or a 1-D integer tensor, got {_kind(ids)}")
+    for k, i in enumerate(ids):
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"{name} must contain ints, found {name}[{k}] = {i!r} ({_kind(i)})")
+        if i < 0 or (vocab_size is not None and i >= vocab_size):
+            where = "a negative token id" if vocab_size is None else f"outside the vocabulary [0, {vocab_size})"
+            raise ValueError(f"{name} contains {i} at {name}[{k}], {where}")
+    if not ids and not empty:
+        raise ValueError(f"{name} is empty: a source sentence needs at least one token")
+    return list(ids)
+
+
+def check_lengths(lengths, name: str, batch_size: int, max_len: int) -> torch.Tensor:
+    """B real lengths, each in [1, ``max_len``], as a (B,) LongTensor (a list is accepted)."""
+    if isinstance(lengths, (list, tuple)):
+        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in lengths):
+            raise TypeError(f"{name} must hold ints, got {lengths!r}")
+        lengths = torch.tensor(lengths, dtype=torch.long)
+    check_tensor(lengths, name, dtype="int", shape=(batch_size,))
+    if batch_size and (int(lengths.min()) < 1 or int(lengths.max()) > max_len):
+        raise ValueError(f"{name} must be in [1, {max_len}] (no empty sentences, at most the padded "
+                         f"length), got min {int(lengths.min())}, max {int(lengths.max())}")
+    return lengths
+
+
+def check_src(src, src_lengths, vocab_size: int | None = None) -> torch.Tensor:
+    """A padded source batch: src (B, S) ids (B >= 1) and its lengths; returns the (B,) lengths."""
+    check_token_ids(src, "src", vocab_size)
+    return check_lengths(src_lengths, "src_lengths", src.size(0), src.size(1))
 
 
 def check_decoder_model(model, name: str = "model") -> None:
     """A model the decoders can drive: it has ``encode()`` and ``decode_step()``."""
-    for method in ("encode", "decode_step"):
-        if not callable(getattr(model, method, None)):
-            raise TypeError(f"{name} must have encode() and decode_step() (a Seq2Seq), "
-                            f"got {type(model).__name__}")
+    if not all(callable(getattr(model, m, None)) for m in ("encode", "decode_step")):
+        raise TypeError(f"{name} must have encode() and decode_step() (a Seq2Seq), got {_kind(model)}")
 
 
-def check_src(src, src_lengths) -> torch.Tensor:
-    """Check a padded source batch and its lengths; returns the lengths as a (B,) tensor.
+def check_batches(batches, name: str = "batches") -> list:
+    """A non-empty list of :class:`~s2s_lib.batching.Batch` (one Batch is accepted too)."""
+    from s2s_lib.batching import Batch  # here, not at the top: batching uses these checks
 
-    Args:
-        src: (B, S) LongTensor of token ids, B >= 1.
-        src_lengths: (B,) integer tensor (or a list of ints) of real lengths.
-    """
-    if not isinstance(src, torch.Tensor):
-        raise TypeError(f"src must be a (B, S) LongTensor, got {type(src).__name__}")
-    if src.dtype != torch.long:
-        raise TypeError(f"src must be a LongTensor (torch.long), got dtype {src.dtype}")
-    if src.dim() != 2:
-        raise ValueError(f"src must be 2-D (B, S), got shape {tuple(src.shape)}")
-    if src.size(0) == 0:
-        raise ValueError("src is an empty batch (B = 0): nothing to decode")
-    if isinstance(src_lengths, (list, tuple)):
-        src_lengths = torch.tensor(src_lengths, dtype=torch.long)
-    if not isinstance(src_lengths, torch.Tensor):
-        raise TypeError(f"src_lengths must be a (B,) integer tensor, got {type(src_lengths).__name__}")
-    if src_lengths.is_floating_point() or src_lengths.dtype == torch.bool:
-        raise TypeError(f"src_lengths must be an integer tensor, got dtype {src_lengths.dtype}")
-    if src_lengths.dim() != 1 or src_lengths.size(0) != src.size(0):
-        raise ValueError(f"src_lengths must have shape ({src.size(0)},), got {tuple(src_lengths.shape)}")
-    return src_lengths
+    if isinstance(batches, Batch):
+        return [batches]
+    if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
+        raise TypeError(f"{name} must be a list of Batch, got {_kind(batches)}")
+    batches = list(batches)
+    if not batches:
+        raise ValueError(f"{name} is empty")
+    for i, b in enumerate(batches):
+        check_type(b, f"{name}[{i}]", Batch)
+    return batches
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def check_plain(value, name: str) -> None:
+    """Plain data (str, int, float, bool, None, lists, str/int-keyed dicts, tensors): what
+    ``torch.load(weights_only=True)`` and JSON can hold."""
+    if isinstance(value, _PLAIN) or isinstance(value, torch.Tensor):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_plain(v, f"{name}[{i}]")
+        return
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} is a {_kind(value)}; it must be plain data (str, int, float, bool, None, "
+                        "lists, dicts, tensors)")
+    for k, v in value.items():
+        if not isinstance(k, (str, int)):
+            raise TypeError(f"{name} has a key of type {_kind(k)}; use str keys")
+        check_plain(v, f"{name}[{k!r}]")
 
 
 def model_device(model) -> torch.device:
@@ -76,3 +301,104 @@ def inference(model):
     finally:
         if hasattr(model, "train"):
             model.train(was_training)
+
+
+# --------------------------------------------------------------------------- views: JSON payload checks
+# The views (s2s_lib/views) check the plain data they embed as JSON: lists, dicts, strings and
+# finite numbers, each error naming where in the payload it is (e.g. "items[0]['weights']").
+
+def plain(value: Any) -> Any:
+    """Turn a torch tensor or numpy array/scalar into Python lists/numbers; leave the rest."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor
+        value = value.detach().cpu()
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return value.tolist()
+    return value
+
+
+def check_list(value: Any, name: str, what: str = "a list", *, empty: bool = False) -> list:
+    """A list or tuple (a tensor/array is made plain), not a str or dict; non-empty unless ``empty``.
+
+    ``what`` says what was expected in the TypeError (e.g. ``"a list of dicts"``).
+    """
+    value = plain(value)
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be {what}, got {_kind(value)}")
+    if not value and not empty:
+        raise ValueError(f"{name} must not be empty")
+    return list(value)
+
+
+def check_mapping(value: Any, name: str, keys: Iterable[str] = (), *, what: str = "a dict",
+                  hints: Mapping[str, str] | None = None) -> Mapping:
+    """A mapping that has every key of ``keys``.
+
+    ``what`` says what was expected in the TypeError; ``hints`` maps a key to advice that ends
+    the ValueError when that key is missing.
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be {what}, got {_kind(value)}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        hint = next((hints[k] for k in missing if k in hints), "") if hints else ""
+        raise ValueError(f"{name} is missing the key(s) {missing}{hint}")
+    return value
+
+
+def check_number(value: Any, name: str, digits: int = 4) -> float | int:
+    """A finite real number (a tensor/array scalar too): ints kept, floats rounded to ``digits``
+    significant digits (so the last digits of floats cannot make two outputs differ)."""
+    value = plain(value)
+    number = check_real(value, name)
+    return int(value) if isinstance(value, numbers.Integral) else float(f"{number:.{digits}g}")
+
+
+def check_numbers(values: Any, name: str, digits: int = 4) -> list:
+    """A non-empty 1-D sequence (list, tuple, numpy array or tensor) of finite numbers."""
+    values = check_list(values, name, "a sequence of numbers")
+    return [check_number(v, f"{name}[{i}]", digits) for i, v in enumerate(values)]
+
+
+def check_probs(values: Any, name: str) -> list:
+    """A non-empty 1-D sequence of probabilities, numbers in [0, 1]."""
+    probs = check_numbers(values, name)
+    if any(p < 0 or p > 1 + 1e-6 for p in probs):
+        raise ValueError(f"{name} must hold probabilities in [0, 1]")
+    return probs
+
+
+def check_matrix(values: Any, name: str, shape: tuple[int, int], digits: int = 4) -> list[list]:
+    """A 2-D array of finite numbers with exactly ``shape`` = (rows, columns)."""
+    values = check_list(values, name, "a 2-D array", empty=True)
+    got = (len(values), len(values[0]) if len(values) and isinstance(values[0], Sequence) else None)
+    if len(values) != shape[0] or any(not isinstance(r, Sequence) or len(r) != shape[1] for r in values):
+        raise ValueError(f"{name} must have shape {shape}, got {got[0]} rows "
+                         f"(first row length {got[1]})")
+    return [check_numbers(row, f"{name}[{i}]", digits) for i, row in enumerate(values)]
+
+
+def check_tokens(values: Any, name: str) -> list[str]:
+    """A non-empty list of strings (tokens or labels)."""
+    values = check_list(values, name, "a list of str")
+    return [check_str(v, f"{name}[{i}]") for i, v in enumerate(values)]
+
+
+def check_controls(controls: Any, name: str = "controls") -> list[tuple[str, list]]:
+    """An ordered mapping control name -> list of values (str or finite numbers, no repeats).
+
+    Returns:
+        ``[(control name, [value, ...]), ...]`` in the mapping's order, values as plain Python.
+    """
+    check_mapping(controls, name, what="a dict of control name -> list of values")
+    out = []
+    for key, values in controls.items():
+        check_str(key, f"{name} key {key!r}")
+        values = check_list(values, f"{name}[{key!r}]", "a list of values")
+        checked = []
+        for i, v in enumerate(values):
+            v = plain(v)
+            checked.append(v if isinstance(v, str) else check_number(v, f"{name}[{key!r}][{i}]", 12))
+        if len(set(checked)) != len(checked):
+            raise ValueError(f"{name}[{key!r}] has repeated values: {checked}")
+        out.append((key, checked))
+    return out

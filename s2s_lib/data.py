@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import numbers
 import os
 import shutil
 import statistics
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
 from s2s_lib.batching import Batch, make_batches
+from s2s_lib.checks import check_choice, check_int, check_str
 from s2s_lib.tokenize import SentencePieceTokenizer, normalize_whitespace
 
 __all__ = [
@@ -240,20 +242,18 @@ def _split_punctuation(text: str) -> str:
 
 
 def _normalize(text: str) -> str:
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
     text = unicodedata.normalize("NFC", text).translate(_QUOTES)
     return normalize_whitespace(_split_punctuation(text).lower())
 
 
 def normalize_en(text: str) -> str:
     """English normal form: NFC, lower case, punctuation split off ("Go." -> "go .")."""
-    return _normalize(text)
+    return _normalize(check_str(text, "text"))
 
 
 def normalize_ko(text: str) -> str:
     """Korean normal form: NFC, punctuation split off ("가." -> "가 ."); Latin letters lower-cased."""
-    return _normalize(text)
+    return _normalize(check_str(text, "text"))
 
 
 def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None) -> list[Pair]:
@@ -268,9 +268,8 @@ def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None) -> list[
     """
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
         raise TypeError(f"pairs must be a sequence of Pair, got {type(pairs).__name__}")
-    if max_words is not None and (isinstance(max_words, bool) or not isinstance(max_words, int)
-                                  or max_words < 1):
-        raise ValueError(f"max_words must be a positive int or None, got {max_words!r}")
+    if max_words is not None:
+        max_words = check_int(max_words, "max_words")
     seen = set()
     out = []
     for i, p in enumerate(pairs):
@@ -297,9 +296,11 @@ def split_of(en: str, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> s
     blake2b of the UTF-8 bytes -> the first 8 bytes as an integer / 2**64 -> a uniform
     number u in [0, 1); u < 0.8 is train, u < 0.9 valid, else test.
     """
-    if not isinstance(en, str):
-        raise TypeError(f"en must be a str, got {type(en).__name__}")
-    _check_ratios(ratios)
+    check_str(en, "en")
+    if (not isinstance(ratios, (tuple, list)) or len(ratios) != 3
+            or any(isinstance(r, bool) or not isinstance(r, numbers.Real) or not r >= 0 for r in ratios)
+            or not abs(sum(ratios) - 1.0) <= 1e-9):
+        raise ValueError(f"ratios must be three non-negative numbers summing to 1, got {ratios!r}")
     digest = hashlib.blake2b(en.encode("utf-8"), digest_size=8).digest()
     u = int.from_bytes(digest, "big") / 2**64
     if u < ratios[0]:
@@ -309,23 +310,15 @@ def split_of(en: str, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> s
     return "test"
 
 
-def _check_ratios(ratios) -> None:
-    if (not isinstance(ratios, (tuple, list)) or len(ratios) != 3
-            or any(not isinstance(r, (int, float)) or r < 0 for r in ratios)
-            or abs(sum(ratios) - 1.0) > 1e-9):
-        raise ValueError(f"ratios must be three non-negative numbers summing to 1, got {ratios!r}")
-
-
 def split_pairs(pairs: Sequence[Pair], *, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
                 drop_source_leaks: bool = True) -> Splits:
     """Split cleaned pairs into train/valid/test with :func:`split_of` (order kept).
 
     Args:
         pairs: normalised pairs (from :func:`clean_pairs`).
-        ratios: train/valid/test fractions.
+        ratios: train/valid/test fractions (checked by :func:`split_of`).
         drop_source_leaks: drop valid/test pairs whose Korean sentence also occurs in train.
     """
-    _check_ratios(ratios)
     parts = {name: [] for name in SPLITS}
     for p in pairs:
         parts[split_of(p.en, ratios)].append(p)
@@ -467,9 +460,7 @@ class TranslationData:
 
     def split(self, name: str) -> list[Pair]:
         """The pairs of split ``name`` ("train", "valid" or "test")."""
-        if name not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
-        return getattr(self, name)
+        return getattr(self, check_choice(name, "split", SPLITS))
 
     def sources(self, name: str) -> list[str]:
         """Korean sentences of a split."""
@@ -550,12 +541,9 @@ def prepare_translation(max_len: int = 30, src_vocab_size: int = 2000,
         cache: reuse trained SentencePiece models from the user cache.
         download: allow downloading the corpus if no copy is found.
     """
-    for name, value in (("max_len", max_len), ("src_vocab_size", src_vocab_size),
-                        ("tgt_vocab_size", tgt_vocab_size)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < (1 if name == "max_len" else 5):
-            raise ValueError(f"{name} is too small: {value}")
+    max_len = check_int(max_len, "max_len")
+    src_vocab_size = check_int(src_vocab_size, "src_vocab_size", 5)
+    tgt_vocab_size = check_int(tgt_vocab_size, "tgt_vocab_size", 5)
     pairs = clean_pairs(load_pairs(path, download=download))
     splits = split_pairs(pairs, drop_source_leaks=drop_source_leaks)
     # Korean has >1000 distinct syllables here; coverage 0.9995 leaves the rarest as <unk>

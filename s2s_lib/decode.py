@@ -14,10 +14,10 @@ model in :mod:`s2s_lib.models` (and for any object with the same methods)::
 
 Both decoders run the whole batch at once; a sentence that has produced ``<eos>`` leaves
 the batch (its rows are dropped from the decoder state), so it is never continued.
-With ``return_trace=True`` they also return a plain-data trace (lists, dicts, ints,
-floats: JSON-serialisable) of every step -- decoder input, the 10 most likely next words
-with their probabilities, the chosen word, the attention row -- that the views render;
-:func:`attach_tokens` adds the token strings.
+With ``return_trace=True`` they also return a plain-data trace (:mod:`s2s_lib.trace`) of
+every step -- decoder input, the most likely next words with their probabilities, the
+chosen word, the attention row -- that the views render; :func:`attach_tokens` adds the
+token strings. The model's ``encode`` checks the source batch (once per call).
 
 Beam search (Chapter "Beam search") is written in :mod:`s2s_lib.beam` with the same pieces
 (``Memory.index_select`` / ``DecoderState.index_select`` to follow hypotheses) and is
@@ -25,7 +25,6 @@ available here as :func:`beam_search`; ``translate(..., method="beam")`` calls i
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -33,21 +32,13 @@ import numpy as np
 import torch
 
 from s2s_lib.beam import beam_search  # re-exported: s2s_lib.decode.beam_search
-from s2s_lib.checks import check_decoder_model, check_int, check_src, inference, model_device
+from s2s_lib.checks import check_choice, check_decoder_model, check_int, check_type, inference, model_device
 from s2s_lib.softmax import sampling_distribution
 from s2s_lib.tokenize import EOS_ID, PAD_ID, SOS_ID
+from s2s_lib.trace import TRACE_TOP_K, attach_tokens, decode_trace, top_candidates
 
-__all__ = [
-    "beam_search",
-    "TRACE_TOP_K",
-    "DecodeResult",
-    "greedy_decode",
-    "sample_decode",
-    "attach_tokens",
-    "translate",
-]
-
-TRACE_TOP_K = 10  # next-word candidates recorded per step in a trace
+__all__ = ["beam_search", "TRACE_TOP_K", "DecodeResult", "greedy_decode", "sample_decode",
+           "attach_tokens", "encode_sentences", "translate"]
 
 
 @dataclass
@@ -62,7 +53,7 @@ class DecodeResult:
         attention: per sentence a float32 array (steps_i, S_i) of attention weights (one row per
             step, only the real source positions), or ``None`` for a model without attention.
         finished: per sentence, True if it ended with ``<eos>`` within ``max_len`` steps.
-        trace: per sentence a plain-data dict (see :func:`greedy_decode`), or ``None``.
+        trace: per sentence a plain-data dict (see :mod:`s2s_lib.trace`), or ``None``.
     """
 
     tokens: list[list[int]]
@@ -80,113 +71,82 @@ class DecodeResult:
         return len(self.tokens)
 
 
-# --------------------------------------------------------------------------- checks
-
-
 # --------------------------------------------------------------------------- core loop
 
 
-def _run(model, src, src_lengths, max_len, choose: Callable, return_trace: bool,
-         method: str) -> DecodeResult:
+def _decode(model, src, src_lengths, max_len, choose: Callable, return_trace: bool, method: str) -> DecodeResult:
     """Decode a batch step by step with ``choose(logits (b, V), log_probs (b, V)) -> (ids (b,), probs)``.
 
     ``log_probs`` is the model's log-softmax; ``probs`` (b, V) is the distribution the
     word was chosen from (recorded in the trace), or ``None`` to derive it from ``log_probs``.
+    A sentence that chose ``<eos>`` leaves the batch: it is never continued.
     """
     check_decoder_model(model)
-    src_lengths = check_src(src, src_lengths)
-    check_int(max_len, "max_len")
+    max_len = check_int(max_len, "max_len")
     device = model_device(model)
     with inference(model):
-        return _run_no_grad(model, src.to(device), src_lengths.to(device), max_len, choose,
-                            return_trace, method)
+        memory = model.encode(src, src_lengths)  # checks the batch, moves it to the model's device
+        B = memory.batch_size
+        state = memory.init_state
+        active = torch.arange(B, device=device)  # (b,) original index of each row still decoding
+        prev = torch.full((B,), SOS_ID, dtype=torch.long, device=device)  # (b,)
+        # One record per step, kept as tensors; regrouped per sentence once at the end.
+        steps: dict[str, list[torch.Tensor]] = {k: [] for k in ("row", "input", "chosen", "lp", "weights",
+                                                                "top_p", "top_i", "chosen_p")}
+        for _ in range(max_len):
+            step = model.decode_step(prev, state, memory)
+            logits = step.logits.float()  # (b, V)
+            log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
+            chosen, probs = choose(logits, log_probs)  # (b,), (b, V) | None
+            steps["row"].append(active)
+            steps["input"].append(prev)
+            steps["chosen"].append(chosen)
+            steps["lp"].append(log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1))
+            if step.weights is not None:
+                steps["weights"].append(step.weights.float())  # (b, S)
+            if return_trace:
+                probs = log_probs.exp() if probs is None else probs
+                top_p, top_i = top_candidates(probs)  # (b, k)
+                steps["top_p"].append(top_p)
+                steps["top_i"].append(top_i)
+                steps["chosen_p"].append(probs.gather(1, chosen.unsqueeze(1)).squeeze(1))
+            done = chosen == EOS_ID  # (b,)
+            if bool(done.all()):
+                break
+            if bool(done.any()):  # drop finished sentences
+                keep = (~done).nonzero().squeeze(1)  # (b',)
+                active = active.index_select(0, keep)
+                state = step.state.index_select(keep)
+                memory = memory.index_select(keep)
+                prev = chosen.index_select(0, keep)
+            else:
+                state, prev = step.state, chosen
+    return _collect(steps, B, src, torch.as_tensor(src_lengths).tolist(), return_trace, method)
 
 
-def _run_no_grad(model, src, src_lengths, max_len, choose, return_trace, method) -> DecodeResult:
-    memory = model.encode(src, src_lengths)
-    B = src.size(0)
-    state = memory.init_state
-    active = torch.arange(B, device=src.device)  # (b,) original index of each row still decoding
-    prev = torch.full((B,), SOS_ID, dtype=torch.long, device=src.device)  # (b,)
-    # One record per step, kept as tensors; turned into per-sentence lists once at the end.
-    steps: dict[str, list[torch.Tensor]] = {"row": [], "input": [], "chosen": [], "lp": [],
-                                            "weights": [], "top_p": [], "top_i": [], "chosen_p": []}
-    for _ in range(max_len):
-        step = model.decode_step(prev, state, memory)
-        logits = step.logits.float()  # (b, V)
-        log_probs = torch.log_softmax(logits, dim=-1)  # (b, V)
-        chosen, probs = choose(logits, log_probs)  # (b,), (b, V) | None
-        steps["row"].append(active)
-        steps["input"].append(prev)
-        steps["chosen"].append(chosen)
-        steps["lp"].append(log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1))
-        if step.weights is not None:
-            steps["weights"].append(step.weights.float())  # (b, S)
-        if return_trace:
-            probs = log_probs.exp() if probs is None else probs
-            top_p, top_i = probs.topk(min(TRACE_TOP_K, probs.size(-1)), dim=-1)  # (b, k)
-            steps["top_p"].append(top_p)
-            steps["top_i"].append(top_i)
-            steps["chosen_p"].append(probs.gather(1, chosen.unsqueeze(1)).squeeze(1))
-        done = chosen == EOS_ID  # (b,)
-        if bool(done.all()):
-            break
-        if bool(done.any()):  # drop finished sentences: they are never continued
-            keep = (~done).nonzero().squeeze(1)  # (b',)
-            active = active.index_select(0, keep)
-            state = step.state.index_select(keep)
-            memory = memory.index_select(keep)
-            prev = chosen.index_select(0, keep)
-        else:
-            state, prev = step.state, chosen
-    return _collect(steps, B, src, src_lengths, return_trace, method)
-
-
-def _collect(steps, B, src, src_lengths, return_trace, method) -> DecodeResult:
+def _collect(steps, B, src, lengths, return_trace, method) -> DecodeResult:
     """Regroup the per-step records (rows of still-running sentences) per sentence."""
     rows = torch.cat(steps["row"])  # (N,) all (sentence, step) records in step order
     order = torch.sort(rows, stable=True).indices  # by sentence, steps stay in order
     counts = torch.bincount(rows, minlength=B).tolist()
 
     def per_sentence(name):
-        flat = torch.cat(steps[name]).index_select(0, order).cpu()
-        return flat.split(counts)
+        return [x.tolist() for x in torch.cat(steps[name]).index_select(0, order).cpu().split(counts)]
 
-    lengths = src_lengths.tolist()
-    chosen = [c.tolist() for c in per_sentence("chosen")]
-    log_probs = [lp.tolist() for lp in per_sentence("lp")]
+    chosen, log_probs = per_sentence("chosen"), per_sentence("lp")
     finished = [len(c) > 0 and c[-1] == EOS_ID for c in chosen]
     tokens = [c[:-1] if f else c for c, f in zip(chosen, finished)]
     attention = None
     if steps["weights"]:
-        attention = [w[:, : lengths[i]].numpy().astype(np.float32)
+        attention = [np.asarray(w, dtype=np.float32).reshape(len(w), -1)[:, : lengths[i]]
                      for i, w in enumerate(per_sentence("weights"))]
     traces = None
     if return_trace:
-        inputs = per_sentence("input")
-        top_p, top_i, chosen_p = per_sentence("top_p"), per_sentence("top_i"), per_sentence("chosen_p")
-        traces = []
-        for i in range(B):
-            n = counts[i]
-            tp, ti, cp = top_p[i].tolist(), top_i[i].tolist(), chosen_p[i].tolist()
-            inp = inputs[i].tolist()
-            traces.append({
-                "method": method,
-                "src_ids": src[i, : lengths[i]].tolist(),
-                "tokens": list(tokens[i]),
-                "finished": finished[i],
-                "steps": [{
-                    "step": t,
-                    "input": inp[t],
-                    "top_ids": ti[t],
-                    "top_probs": [round(p, 6) for p in tp[t]],
-                    "chosen": chosen[i][t],
-                    "chosen_prob": round(cp[t], 6),
-                    "log_prob": round(log_probs[i][t], 6),
-                    "attention": ([round(float(a), 6) for a in attention[i][t]]
-                                  if attention is not None else None),
-                } for t in range(n)],
-            })
+        inputs, top_p, top_i, chosen_p = (per_sentence(k) for k in ("input", "top_p", "top_i", "chosen_p"))
+        traces = [decode_trace(method, src[i, : lengths[i]].tolist(), chosen[i], finished[i], inputs=inputs[i],
+                               top_p=top_p[i], top_i=top_i[i], chosen_p=chosen_p[i], log_probs=log_probs[i],
+                               attention=None if attention is None else attention[i])
+                  for i in range(B)]
     return DecodeResult(tokens, log_probs, attention, finished, traces)
 
 
@@ -205,9 +165,8 @@ def greedy_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: 
         max_len: at most this many steps per sentence (the ``<eos>`` step included).
         return_trace: also return :attr:`DecodeResult.trace`: per sentence
             ``{"method", "src_ids", "tokens", "finished", "steps": [...]}`` where each step is
-            ``{"step", "input" (decoder input id), "top_ids", "top_probs" (the 10 most likely
+            ``{"step", "input" (decoder input id), "top_ids", "top_probs" (the most likely
             next words), "chosen", "chosen_prob", "log_prob", "attention" (S_i floats or None)}``.
-            Probabilities are rounded to 6 decimals.
     Returns:
         A :class:`DecodeResult`.
     """
@@ -215,7 +174,7 @@ def greedy_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: 
     def choose(logits, log_probs):
         return logits.argmax(dim=-1), None  # the trace shows the model's own distribution
 
-    return _run(model, src, src_lengths, max_len, choose, return_trace, "greedy")
+    return _decode(model, src, src_lengths, max_len, choose, return_trace, "greedy")
 
 
 def sample_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int = 50,
@@ -238,10 +197,9 @@ def sample_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: 
     Returns:
         A :class:`DecodeResult` (``log_probs`` are the model's own, unfiltered, at temperature 1).
     """
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    # Check the knobs once, before decoding, so bad values fail early with softmax's messages.
-    sampling_distribution(torch.zeros(1, 4), temperature, top_k, top_p)
+    if generator is not None:
+        check_type(generator, "generator", torch.Generator, "a torch.Generator or None")
+    sampling_distribution(torch.zeros(1, 4), temperature, top_k, top_p)  # checks the knobs once
 
     def choose(logits, log_probs):
         probs = sampling_distribution(logits, temperature, top_k, top_p)  # (b, V)
@@ -249,35 +207,46 @@ def sample_decode(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: 
         ids = torch.multinomial(draw_from, 1, generator=generator).squeeze(1)  # (b,)
         return ids.to(logits.device), probs
 
-    return _run(model, src, src_lengths, max_len, choose, return_trace, "sample")
+    return _decode(model, src, src_lengths, max_len, choose, return_trace, "sample")
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- strings in, strings out
 
 
-def attach_tokens(trace: Sequence[dict], src_tokenizer, tgt_tokenizer) -> list[dict]:
-    """Return a copy of a decode trace with token strings next to the ids.
-
-    Adds ``src_tokens``, ``text`` (the detokenised output) and, per step, ``input_token``,
-    ``top_tokens`` and ``chosen_token`` (pieces as the tokenizers' ``pieces()`` show them).
+def encode_sentences(sentences: Sequence[str], tokenizer, *, normalize: bool = True,
+                     reverse_source: bool = False) -> list[list[int]]:
+    """Token ids of Korean sentences, as the model was trained to read them.
 
     Args:
-        trace: ``DecodeResult.trace``.
-        src_tokenizer / tgt_tokenizer: tokenizers with ``pieces(ids)`` and ``decode(ids)``.
+        sentences: Korean sentences (a list of str).
+        tokenizer: the source tokenizer (``encode(str) -> ids``).
+        normalize: apply the corpus normal form (:func:`s2s_lib.data.normalize_ko`) first.
+        reverse_source: reverse the token order (for models trained that way).
+    Raises:
+        TypeError: ``sentences`` is a bare string or holds a non-string.
+        ValueError: a sentence has no tokens.
     """
-    if trace is None or isinstance(trace, dict) or not isinstance(trace, Sequence):
-        raise TypeError("trace must be the list of dicts in DecodeResult.trace (decode with return_trace=True)")
-    out = copy.deepcopy(list(trace))
-    for sent in out:
-        if not isinstance(sent, dict) or "steps" not in sent or "src_ids" not in sent:
-            raise ValueError("trace entries must be dicts from greedy_decode/sample_decode(return_trace=True)")
-        sent["src_tokens"] = src_tokenizer.pieces(sent["src_ids"])
-        sent["text"] = tgt_tokenizer.decode(sent["tokens"])
-        for s in sent["steps"]:
-            s["input_token"] = tgt_tokenizer.pieces([s["input"]])[0]
-            s["top_tokens"] = tgt_tokenizer.pieces(s["top_ids"])
-            s["chosen_token"] = tgt_tokenizer.pieces([s["chosen"]])[0]
-    return out
+    if isinstance(sentences, str) or not isinstance(sentences, Sequence):
+        raise TypeError("sentences must be a list of str (wrap a single sentence in a list)")
+    if normalize:
+        from s2s_lib.data import normalize_ko
+    encoded = []
+    for i, s in enumerate(sentences):
+        check_type(s, f"sentences[{i}]", str)
+        ids = tokenizer.encode(normalize_ko(s) if normalize else s)
+        if not ids:
+            raise ValueError(f"sentences[{i}] is empty after tokenization: {s!r}")
+        encoded.append(ids[::-1] if reverse_source else ids)
+    return encoded
+
+
+def pad_batch(seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad id lists into ``src`` (B, S) with ``PAD_ID`` and their lengths (B,)."""
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)  # (B,)
+    src = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)  # (B, S)
+    for row, ids in enumerate(seqs):
+        src[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return src, lengths
 
 
 def translate(model, sentences: Sequence[str], src_tokenizer, tgt_tokenizer, *,
@@ -300,35 +269,15 @@ def translate(model, sentences: Sequence[str], src_tokenizer, tgt_tokenizer, *,
         English sentences in the normal form of the training data (lower case, punctuation
         split off), one per input, in input order.
     """
-    if isinstance(sentences, str) or not isinstance(sentences, Sequence):
-        raise TypeError("sentences must be a list of str (wrap a single sentence in a list)")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     decoders = {"greedy": greedy_decode, "sample": sample_decode, "beam": beam_search}
-    if method not in decoders:
-        raise ValueError(f"method must be one of {sorted(decoders)}, got {method!r}")
-    if not sentences:
-        return []
-    if normalize:
-        from s2s_lib.data import normalize_ko
-
-    encoded = []
-    for i, s in enumerate(sentences):
-        if not isinstance(s, str):
-            raise TypeError(f"sentences[{i}] must be a str, got {type(s).__name__}")
-        ids = src_tokenizer.encode(normalize_ko(s) if normalize else s)
-        if not ids:
-            raise ValueError(f"sentences[{i}] is empty after tokenization: {s!r}")
-        encoded.append(ids[::-1] if reverse_source else ids)
+    check_choice(method, "method", sorted(decoders))
+    batch_size = check_int(batch_size, "batch_size")
+    encoded = encode_sentences(sentences, src_tokenizer, normalize=normalize, reverse_source=reverse_source)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     outputs: list[str] = [""] * len(encoded)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        seqs = [encoded[i] for i in idx]
-        src = torch.full((len(seqs), max(map(len, seqs))), PAD_ID, dtype=torch.long)  # (B, S)
-        for row, ids in enumerate(seqs):
-            src[row, : len(ids)] = torch.tensor(ids)
-        lengths = torch.tensor([len(s) for s in seqs])  # (B,)
+        src, lengths = pad_batch([encoded[i] for i in idx])
         result = decoders[method](model, src, lengths, max_len, **kw)
         for row, i in enumerate(idx):
             outputs[i] = tgt_tokenizer.decode(result.tokens[row])

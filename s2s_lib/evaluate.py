@@ -26,8 +26,8 @@ import torch
 from tqdm import tqdm
 
 from s2s_lib.bleu import BLEUScore, corpus_bleu
-from s2s_lib.checks import check_decoder_model, check_int, inference, model_device
-from s2s_lib.tokenize import PAD_ID
+from s2s_lib.checks import check_bool, check_choice, check_decoder_model, check_int, check_strings, inference
+from s2s_lib.decode import beam_search, encode_sentences, greedy_decode, pad_batch, sample_decode
 
 __all__ = [
     "translate_split",
@@ -36,18 +36,6 @@ __all__ = [
     "context_vectors",
     "pca_2d",
 ]
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _check_strings(values, name: str) -> list[str]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be a list of str, got {type(values).__name__}")
-    for i, v in enumerate(values):
-        if not isinstance(v, str):
-            raise TypeError(f"{name}[{i}] must be a str, got {type(v).__name__}")
-    return list(values)
 
 
 # --------------------------------------------------------------------------- translating
@@ -83,32 +71,17 @@ def translate_split(model, data, split: str = "test", *, method: str = "greedy",
         The detokenised English hypotheses (in the corpus normal form: lower case,
         punctuation split off, like the references).
     """
-    from s2s_lib import decode
     from s2s_lib.data import SPLITS
 
     check_decoder_model(model)
-    for attr in ("batches", "targets", "tgt_tokenizer", "max_len"):
-        if not hasattr(data, attr):
-            raise TypeError(f"data must be a TranslationData, got {type(data).__name__}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    decoders = {"greedy": decode.greedy_decode, "sample": decode.sample_decode}
-    beam_search = getattr(decode, "beam_search", None)
-    if beam_search is None:
-        try:  # the beam-search chapter's module
-            from s2s_lib.beam import beam_search
-        except ImportError:
-            beam_search = None
-    if beam_search is not None:
-        decoders["beam"] = beam_search
-    if method not in decoders:
-        raise ValueError(f"method must be one of {sorted(decoders)}, got {method!r}")
-    if max_len is None:
-        max_len = 2 * int(data.max_len) + 2
-    max_len = check_int(max_len, "max_len")
+    if not all(hasattr(data, attr) for attr in ("batches", "targets", "tgt_tokenizer", "max_len")):
+        raise TypeError(f"data must be a TranslationData, got {type(data).__name__}")
+    check_choice(split, "split", SPLITS)
+    decoders = {"greedy": greedy_decode, "sample": sample_decode, "beam": beam_search}
+    check_choice(method, "method", sorted(decoders))
+    max_len = check_int(2 * int(data.max_len) + 2 if max_len is None else max_len, "max_len")
     batch_size = check_int(batch_size, "batch_size")
-    if not isinstance(reverse_source, bool):
-        raise TypeError(f"reverse_source must be a bool, got {type(reverse_source).__name__}")
+    check_bool(reverse_source, "reverse_source")
 
     batches = data.batches(split, batch_size, bucketing=False, shuffle=False,
                            reverse_source=reverse_source)
@@ -140,8 +113,7 @@ def bleu_score(hypotheses: Sequence[str], references: Sequence[str], *,
         A :class:`~s2s_lib.bleu.BLEUScore`: ``.score`` on the 0-100 scale, ``.signature()``
         naming the options (print it with the score).
     """
-    hypotheses = _check_strings(hypotheses, "hypotheses")
-    references = _check_strings(references, "references")
+    hypotheses, references = check_strings(hypotheses, "hypotheses"), check_strings(references, "references")
     if not hypotheses:
         raise ValueError("hypotheses is empty: BLEU needs at least one sentence")
     if len(hypotheses) != len(references):
@@ -150,7 +122,8 @@ def bleu_score(hypotheses: Sequence[str], references: Sequence[str], *,
     return corpus_bleu(hypotheses, [references], tokenize=tokenize, force=True)
 
 
-def _check_buckets(buckets) -> list[float]:
+def _bucket_bounds(buckets) -> list[float]:
+    """The ``buckets`` argument of :func:`bleu_by_length` as a list of increasing bounds."""
     if isinstance(buckets, (str, bytes)) or not isinstance(buckets, Sequence) or not buckets:
         raise TypeError("buckets must be a non-empty list of increasing upper bounds, e.g. [4, 6, 8, 10]")
     bounds: list[float] = []
@@ -191,9 +164,8 @@ def bleu_by_length(hypotheses: Sequence[str], references: Sequence[str],
     Raises:
         ValueError: lists of different lengths, a length < 1 or above the last bound.
     """
-    hypotheses = _check_strings(hypotheses, "hypotheses")
-    references = _check_strings(references, "references")
-    bounds = _check_buckets(buckets)
+    hypotheses, references = check_strings(hypotheses, "hypotheses"), check_strings(references, "references")
+    bounds = _bucket_bounds(buckets)
     if isinstance(source_lengths, (str, bytes)) or not isinstance(source_lengths, Sequence):
         raise TypeError(f"source_lengths must be a list of int, got {type(source_lengths).__name__}")
     if not (len(hypotheses) == len(references) == len(source_lengths)):
@@ -254,27 +226,15 @@ def context_vectors(model, sentences: Sequence[str], src_tokenizer, *, normalize
     Returns:
         A float32 array (N, H), row ``i`` for ``sentences[i]``.
     """
-    from s2s_lib.data import normalize_ko
-
     check_decoder_model(model)
-    sentences = _check_strings(sentences, "sentences")
-    if not sentences:
+    if not check_strings(sentences, "sentences"):
         raise ValueError("sentences is empty")
     if not callable(getattr(src_tokenizer, "encode", None)):
         raise TypeError(f"src_tokenizer must have encode(), got {type(src_tokenizer).__name__}")
-    encoded = []
-    for i, s in enumerate(sentences):
-        ids = src_tokenizer.encode(normalize_ko(s) if normalize else s)
-        if not ids:
-            raise ValueError(f"sentences[{i}] is empty after tokenization: {s!r}")
-        encoded.append(ids[::-1] if reverse_source else ids)
-    src = torch.full((len(encoded), max(map(len, encoded))), PAD_ID, dtype=torch.long)  # (N, S)
-    for row, ids in enumerate(encoded):
-        src[row, : len(ids)] = torch.tensor(ids)
-    lengths = torch.tensor([len(ids) for ids in encoded])  # (N,)
-    device = model_device(model)
+    src, lengths = pad_batch(encode_sentences(sentences, src_tokenizer, normalize=normalize,
+                                              reverse_source=reverse_source))  # (N, S), (N,)
     with inference(model):
-        memory = model.encode(src.to(device), lengths.to(device))
+        memory = model.encode(src, lengths)
     hidden = memory.init_state.hidden  # (L, N, H)
     return hidden[-1].float().cpu().numpy()  # (N, H): top layer
 

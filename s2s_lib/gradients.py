@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from s2s_lib.checks import check_choice, check_int, check_real, check_tensor, check_type
 from s2s_lib.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
@@ -53,37 +54,14 @@ _CELLS = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
 _LAYERS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 
 
-def _check_kind(kind: str) -> str:
-    if kind not in CELL_KINDS:
-        raise ValueError(f"kind must be one of {CELL_KINDS}, got {kind!r}")
-    return kind
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def _check_optional_positive(name: str, value) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number or None, got {type(value).__name__}")
-    if not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
-
-
 # --------------------------------------------------------------------------------------
 # Controlling the recurrent weights.
 # --------------------------------------------------------------------------------------
 def spectral_radius(matrix: torch.Tensor) -> float:
-    """Largest absolute eigenvalue of a square (H, H) matrix."""
-    if not isinstance(matrix, torch.Tensor) or matrix.dim() != 2 or matrix.size(0) != matrix.size(1):
-        raise ValueError("matrix must be a square 2-d tensor")
+    """Largest absolute eigenvalue of a square (H, H) matrix, H >= 1."""
+    check_tensor(matrix, "matrix", ndim=2)
+    if matrix.size(0) != matrix.size(1) or matrix.numel() == 0:
+        raise ValueError(f"matrix must be square (H, H) with H >= 1, got shape {tuple(matrix.shape)}")
     return float(torch.linalg.eigvals(matrix.detach().double()).abs().max())
 
 
@@ -96,14 +74,10 @@ def scale_spectral_radius(weight_hh: torch.Tensor, radius: float) -> torch.Tenso
     Returns:
         (G*H, H) a new tensor; ``weight_hh`` is not changed.
     """
-    if not isinstance(weight_hh, torch.Tensor) or weight_hh.dim() != 2:
-        raise ValueError("weight_hh must be a 2-d tensor (G*H, H)")
-    H = weight_hh.size(1)
-    if weight_hh.size(0) % H:
-        raise ValueError(f"weight_hh rows must be a multiple of H={H}, got {tuple(weight_hh.shape)}")
-    radius = _check_optional_positive("radius", radius)
-    if radius is None:
-        raise TypeError("radius must be a number, got None")
+    H = check_tensor(weight_hh, "weight_hh", ndim=2).size(1)
+    if H == 0 or weight_hh.size(0) % H:
+        raise ValueError(f"weight_hh rows must be a multiple of H={H} >= 1, got {tuple(weight_hh.shape)}")
+    radius = check_real(radius, "radius", above=0)
     blocks = weight_hh.detach().split(H, dim=0)  # G x (H, H)
     return torch.cat([b * (radius / spectral_radius(b)) for b in blocks], dim=0)
 
@@ -121,8 +95,7 @@ def set_keep_gate_bias(module: nn.Module, value: float) -> None:
         kind = "lstm"
     else:
         raise TypeError(f"module must be one of our GRU/LSTM cells or layers, got {type(module).__name__}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"value must be a number, got {type(value).__name__}")
+    value = check_real(value, "value")
     H = module.hidden_size
     block = slice(KEEP_GATE[kind][1] * H, (KEEP_GATE[kind][1] + 1) * H)
     suffixes = [""] if isinstance(module, (GRUCell, LSTMCell)) else [f"_l{k}" for k in range(module.num_layers)]
@@ -148,8 +121,11 @@ def make_cell(kind: str, input_size: int, hidden_size: int, *, weight_scale: flo
             (:func:`set_keep_gate_bias`).
         dtype: parameter dtype.
     """
-    cell = _CELLS[_check_kind(kind)](input_size, hidden_size).to(dtype)
-    weight_scale = _check_optional_positive("weight_scale", weight_scale)
+    cell = _CELLS[check_choice(kind, "kind", CELL_KINDS)](input_size, hidden_size).to(dtype)
+    if weight_scale is not None:
+        weight_scale = check_real(weight_scale, "weight_scale", above=0)
+    if keep_bias is not None:
+        keep_bias = check_real(keep_bias, "keep_bias")
     with torch.no_grad():
         if weight_scale is not None:
             cell.weight_hh.copy_(scale_spectral_radius(cell.weight_hh, weight_scale))
@@ -198,24 +174,25 @@ def hidden_grad_norms(
     Returns:
         A list of T floats: entry t - 1 is the mean ||dL/dh_t||.
     """
-    _check_kind(kind)
-    seq_len = _check_positive_int("seq_len", seq_len)
+    check_choice(kind, "kind", CELL_KINDS)
+    seq_len = check_int(seq_len, "seq_len")
+    batch_size = check_int(batch_size, "batch_size")
     gen = torch.Generator().manual_seed(seed)
     if cell is None:
         torch.manual_seed(seed)
         cell = make_cell(kind, input_size, hidden_size, weight_scale=weight_scale,
                          keep_bias=keep_bias, dtype=torch.float64)
-    elif not isinstance(cell, (RNNCell, GRUCell, LSTMCell)) or _CELLS[kind] is not type(cell):
-        raise TypeError(f"cell must be our {kind.upper()} cell, got {type(cell).__name__}")
+    else:
+        check_type(cell, "cell", _CELLS[kind], f"our {kind.upper()} cell")
     H, E, dtype = cell.hidden_size, cell.input_size, cell.weight_hh.dtype
     if inputs is None:
         inputs = torch.randn(batch_size, seq_len, E, generator=gen, dtype=torch.float64).to(dtype)
-    elif inputs.dim() != 3 or inputs.size(1) != seq_len or inputs.size(2) != E:
-        raise ValueError(f"inputs must be (B, {seq_len}, {E}), got {tuple(inputs.shape)}")
+    else:
+        check_tensor(inputs, "inputs", shape=(None, seq_len, E))
     if readout is None:
         readout = torch.randn(H, generator=gen, dtype=torch.float64).to(dtype)
-    elif tuple(readout.shape) != (H,):
-        raise ValueError(f"readout must be ({H},), got {tuple(readout.shape)}")
+    else:
+        check_tensor(readout, "readout", shape=(H,))
     B = inputs.size(0)
     h = inputs.new_zeros(B, H)
     c = inputs.new_zeros(B, H)
@@ -254,7 +231,7 @@ def grad_norm_grid(
         length T.
     """
     seq_lens, weight_scales = list(seq_lens), list(weight_scales)
-    kinds = [_check_kind(k) for k in kinds]
+    kinds = [check_choice(k, "kinds", CELL_KINDS) for k in kinds]
     biases = [None] if keep_biases is None else list(keep_biases)
     combos = [(T, s, b) for T in seq_lens for s in weight_scales for b in biases]
     grid = {}
@@ -274,11 +251,8 @@ def rnn_jacobians(states: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor
     Returns:
         (B, T, H, H): entry [b, t] is the Jacobian of h_{t+1} (1-based) w.r.t. h_t.
     """
-    if not isinstance(states, torch.Tensor) or states.dim() != 3:
-        raise ValueError("states must be a (B, T, H) tensor")
-    H = states.size(2)
-    if not isinstance(weight_hh, torch.Tensor) or tuple(weight_hh.shape) != (H, H):
-        raise ValueError(f"weight_hh must be ({H}, {H}), got {tuple(getattr(weight_hh, 'shape', ()))}")
+    H = check_tensor(states, "states", ndim=3).size(2)
+    check_tensor(weight_hh, "weight_hh", shape=(H, H))
     return (1.0 - states**2).unsqueeze(-1) * weight_hh  # (B, T, H, 1) * (H, H) -> (B, T, H, H)
 
 
@@ -311,12 +285,11 @@ def recall_batch(
     Returns:
         ``(tokens, targets)``: tokens (B, T) long, targets (B,) long.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
-    seq_len = _check_positive_int("seq_len", seq_len)
-    num_symbols = _check_positive_int("num_symbols", num_symbols)
-    num_distractors = _check_positive_int("num_distractors", num_distractors)
-    if position not in ("first", "random"):
-        raise ValueError(f"position must be 'first' or 'random', got {position!r}")
+    batch_size = check_int(batch_size, "batch_size")
+    seq_len = check_int(seq_len, "seq_len")
+    num_symbols = check_int(num_symbols, "num_symbols")
+    num_distractors = check_int(num_distractors, "num_distractors")
+    check_choice(position, "position", ("first", "random"))
     targets = torch.randint(num_symbols, (batch_size,), generator=generator)
     tokens = torch.randint(num_symbols, num_symbols + num_distractors,
                            (batch_size, seq_len), generator=generator)  # (B, T) distractors
@@ -342,13 +315,16 @@ class RecallModel(nn.Module):
     def __init__(self, kind: str, vocab_size: int, num_classes: int, *, emb_dim: int = 16,
                  hidden_size: int = 32, keep_bias: float | None = None) -> None:
         super().__init__()
-        self.kind = _check_kind(kind)
-        self.embedding = nn.Embedding(_check_positive_int("vocab_size", vocab_size),
-                                      _check_positive_int("emb_dim", emb_dim))
-        self.rnn = _LAYERS[kind](emb_dim, _check_positive_int("hidden_size", hidden_size))
+        self.kind = check_choice(kind, "kind", CELL_KINDS)
+        vocab_size, num_classes = check_int(vocab_size, "vocab_size"), check_int(num_classes, "num_classes")
+        emb_dim, hidden_size = check_int(emb_dim, "emb_dim"), check_int(hidden_size, "hidden_size")
+        if keep_bias is not None:
+            keep_bias = check_real(keep_bias, "keep_bias")
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        self.rnn = _LAYERS[kind](emb_dim, hidden_size)
         if keep_bias is not None and kind != "rnn":
             set_keep_gate_bias(self.rnn, keep_bias)
-        self.out = nn.Linear(hidden_size, _check_positive_int("num_classes", num_classes))
+        self.out = nn.Linear(hidden_size, num_classes)
 
     def forward(self, tokens: torch.Tensor, *, return_gates: bool = False):
         """Args: tokens (B, T) long.
@@ -398,8 +374,8 @@ def recall_accuracy(model: RecallModel, seq_len: int, *, num_examples: int = 100
     The numbers of symbols and distractors are read off the model (classes, vocabulary);
     ``seed`` fixes the held-out sequences (different from :func:`train_recall`'s stream).
     """
-    if not isinstance(model, RecallModel):
-        raise TypeError(f"model must be a RecallModel, got {type(model).__name__}")
+    check_type(model, "model", RecallModel, "a RecallModel")
+    num_examples = check_int(num_examples, "num_examples")
     K = model.out.out_features
     D = model.embedding.num_embeddings - K
     gen = torch.Generator().manual_seed(seed)
@@ -457,18 +433,14 @@ def train_recall(
     Returns:
         A :class:`RecallRun`.
     """
-    _check_kind(kind)
-    steps = _check_positive_int("steps", steps)
-    lr = _check_optional_positive("lr", lr)
-    if lr is None:
-        raise TypeError("lr must be a number, got None")
-    clip = _check_optional_positive("clip", clip)
-    stop_loss = _check_optional_positive("stop_loss", stop_loss)
-    weight_scale = _check_optional_positive("weight_scale", weight_scale)
-    if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    if position not in ("first", "random"):
-        raise ValueError(f"position must be 'first' or 'random', got {position!r}")
+    check_choice(kind, "kind", CELL_KINDS)
+    steps = check_int(steps, "steps")
+    lr = check_real(lr, "lr", above=0)
+    clip = None if clip is None else check_real(clip, "clip", above=0)
+    stop_loss = None if stop_loss is None else check_real(stop_loss, "stop_loss", above=0)
+    weight_scale = None if weight_scale is None else check_real(weight_scale, "weight_scale", above=0)
+    check_choice(optimizer, "optimizer", ("adam", "sgd"))
+    check_choice(position, "position", ("first", "random"))
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = RecallModel(kind, num_symbols + num_distractors, num_symbols, emb_dim=emb_dim,
@@ -512,9 +484,8 @@ def _grads(parameters) -> list[torch.Tensor]:
     except TypeError:
         raise TypeError(f"parameters must be a tensor or an iterable of tensors, "
                         f"got {type(parameters).__name__}") from None
-    for p in params:
-        if not isinstance(p, torch.Tensor):
-            raise TypeError(f"parameters must hold tensors, got {type(p).__name__}")
+    for i, p in enumerate(params):
+        check_type(p, f"parameters[{i}]", torch.Tensor, "a tensor")
     return [p.grad for p in params if p.grad is not None]
 
 
@@ -527,17 +498,10 @@ def _total_norm(grads: list[torch.Tensor], norm_type: float) -> torch.Tensor:
     return torch.linalg.vector_norm(per_tensor, norm_type)
 
 
-def _check_norm_type(norm_type) -> float:
-    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)):
-        raise TypeError(f"norm_type must be a number, got {type(norm_type).__name__}")
-    if not norm_type > 0:
-        raise ValueError(f"norm_type must be > 0 (or math.inf), got {norm_type}")
-    return float(norm_type)
-
-
 def grad_norm(parameters, norm_type: float = 2.0) -> torch.Tensor:
     """The norm of all gradients together, as if concatenated into one vector (no change)."""
-    return _total_norm(_grads(parameters), _check_norm_type(norm_type))
+    grads = _grads(parameters)
+    return _total_norm(grads, check_real(norm_type, "norm_type", above=0, finite=False))
 
 
 def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0,
@@ -557,11 +521,8 @@ def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0,
         The total norm before clipping (a 0-d tensor).
     """
     grads = _grads(parameters)
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)):
-        raise TypeError(f"max_norm must be a number, got {type(max_norm).__name__}")
-    if not max_norm > 0:
-        raise ValueError(f"max_norm must be > 0, got {max_norm}")
-    norm_type = _check_norm_type(norm_type)
+    max_norm = check_real(max_norm, "max_norm", above=0, finite=False)
+    norm_type = check_real(norm_type, "norm_type", above=0, finite=False)
     total = _total_norm(grads, norm_type)
     if error_if_nonfinite and not torch.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite")

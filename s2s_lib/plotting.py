@@ -20,6 +20,8 @@ from typing import Sequence
 import matplotlib
 from matplotlib import font_manager
 
+from s2s_lib.checks import check_str
+
 __all__ = ["HANGUL_SAMPLE", "hangul_font_path", "has_glyphs", "setup_hangul", "heatmap",
            "bar_counts"]
 
@@ -32,8 +34,7 @@ def has_glyphs(font_path: str | Path, text: str = HANGUL_SAMPLE) -> bool:
     """True if the font file at ``font_path`` has a glyph for every character of ``text``."""
     from matplotlib.ft2font import FT2Font
 
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    check_str(text, "text")
     font = FT2Font(str(font_path))
     return all(font.get_char_index(ord(c)) != 0 for c in text if not c.isspace())
 

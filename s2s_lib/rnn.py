@@ -30,6 +30,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from s2s_lib import count_parameters
+from s2s_lib.checks import check_bool, check_choice, check_int, check_real, check_tensor
+
 __all__ = [
     "rnn_cell_step",
     "gru_cell_step",
@@ -177,37 +180,6 @@ def lstm_cell_step(
 
 
 # --------------------------------------------------------------------------------------
-# Input checks shared by the modules.
-# --------------------------------------------------------------------------------------
-def _check_size(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def _check_tensor(name: str, value, dim: int, last: int | None = None) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if value.dim() != dim:
-        raise ValueError(f"{name} must have {dim} dimensions, got shape {tuple(value.shape)}")
-    if last is not None and value.size(-1) != last:
-        raise ValueError(f"{name} must have last dimension {last}, got shape {tuple(value.shape)}")
-    if not value.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {value.dtype}")
-    return value
-
-
-def _check_state(name: str, value, shape: tuple[int, ...]) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if tuple(value.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
-    return value
-
-
-# --------------------------------------------------------------------------------------
 # Cells: one step, torch's parameter names.
 # --------------------------------------------------------------------------------------
 class _CellBase(nn.Module):
@@ -217,11 +189,9 @@ class _CellBase(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
-        self.bias = bias
+        self.input_size = check_int(input_size, "input_size")
+        self.hidden_size = check_int(hidden_size, "hidden_size")
+        self.bias = check_bool(bias, "bias")
         rows = self.num_gates * hidden_size
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
         self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
@@ -238,9 +208,6 @@ class _CellBase(nn.Module):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
-
-    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
-        return _check_tensor("x", x, 2, self.input_size)
 
     def _zeros(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(x.size(0), self.hidden_size)
@@ -263,15 +230,13 @@ class RNNCell(_CellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh") -> None:
-        if nonlinearity not in _NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = check_choice(nonlinearity, "nonlinearity", _NONLINEARITIES)
         super().__init__(input_size, hidden_size, bias)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         """Args: x (B, E); h (B, H) or ``None`` for zeros. Returns h_t (B, H)."""
-        x = self._check_input(x)
-        h = self._zeros(x) if h is None else _check_state("h", h, (x.size(0), self.hidden_size))
+        check_tensor(x, "x", dtype="float", shape=(None, self.input_size))
+        h = self._zeros(x) if h is None else check_tensor(h, "h", shape=(x.size(0), self.hidden_size))
         return rnn_cell_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                              self.nonlinearity)
 
@@ -299,8 +264,8 @@ class GRUCell(_CellBase):
             h_t (B, H), or ``(h_t, gates)`` with ``gates = {"r", "z", "g"}`` (B, H) when
             ``return_gates``.
         """
-        x = self._check_input(x)
-        h = self._zeros(x) if h is None else _check_state("h", h, (x.size(0), self.hidden_size))
+        check_tensor(x, "x", dtype="float", shape=(None, self.input_size))
+        h = self._zeros(x) if h is None else check_tensor(h, "h", shape=(x.size(0), self.hidden_size))
         h_new, gates = gru_cell_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih,
                                      self.bias_hh)
         return (h_new, gates) if return_gates else h_new
@@ -325,14 +290,15 @@ class LSTMCell(_CellBase):
             ``(h_t, c_t)``, or ``((h_t, c_t), gates)`` with ``gates = {"i", "f", "g", "o"}``
             each (B, H) when ``return_gates``.
         """
-        x = self._check_input(x)
+        check_tensor(x, "x", dtype="float", shape=(None, self.input_size))
         if state is None:
             h, c = self._zeros(x), self._zeros(x)
         else:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise TypeError("state must be a tuple (h, c) of two tensors")
             shape = (x.size(0), self.hidden_size)
-            h, c = _check_state("state[0] (h)", state[0], shape), _check_state("state[1] (c)", state[1], shape)
+            h = check_tensor(state[0], "state[0] (h)", shape=shape)
+            c = check_tensor(state[1], "state[1] (c)", shape=shape)
         h_new, c_new, gates = lstm_cell_step(x, h, c, self.weight_ih, self.weight_hh,
                                              self.bias_ih, self.bias_hh)
         return ((h_new, c_new), gates) if return_gates else (h_new, c_new)
@@ -357,15 +323,11 @@ class _LayerBase(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, dropout: float = 0.0) -> None:
         super().__init__()
-        self.input_size = _check_size("input_size", input_size)
-        self.hidden_size = _check_size("hidden_size", hidden_size)
-        self.num_layers = _check_size("num_layers", num_layers)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
-        self.bias = bias
-        self.dropout = float(dropout)
+        self.input_size = check_int(input_size, "input_size")
+        self.hidden_size = check_int(hidden_size, "hidden_size")
+        self.num_layers = check_int(num_layers, "num_layers")
+        self.bias = check_bool(bias, "bias")
+        self.dropout = check_real(dropout, "dropout", 0.0, below=1.0)
         rows = self.num_gates * hidden_size
         for k in range(num_layers):
             in_size = input_size if k == 0 else hidden_size
@@ -399,12 +361,6 @@ class _LayerBase(nn.Module):
             s += f", dropout={self.dropout}"
         return s
 
-    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
-        x = _check_tensor("x", x, 3, self.input_size)
-        if x.size(1) < 1:
-            raise ValueError(f"x must have at least one time step, got shape {tuple(x.shape)}")
-        return x
-
     def _between_layers(self, out: torch.Tensor, k: int) -> torch.Tensor:
         if self.dropout and self.training and k < self.num_layers - 1:
             out = nn.functional.dropout(out, p=self.dropout, training=True)
@@ -425,9 +381,7 @@ class RNN(_LayerBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, dropout: float = 0.0, nonlinearity: str = "tanh") -> None:
-        if nonlinearity not in _NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = check_choice(nonlinearity, "nonlinearity", _NONLINEARITIES)
         super().__init__(input_size, hidden_size, num_layers, bias, dropout)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
@@ -439,10 +393,12 @@ class RNN(_LayerBase):
         Returns:
             ``(output, h_n)``: output (B, T, H) the top layer's h_1..h_T, h_n (L, B, H).
         """
-        x = self._check_input(x)
+        check_tensor(x, "x", dtype="float", shape=(None, None, self.input_size))
+        if x.size(1) == 0:
+            raise ValueError(f"x must have at least one time step, got shape {tuple(x.shape)}")
         B, T, _ = x.shape
         shape = (self.num_layers, B, self.hidden_size)
-        h0 = x.new_zeros(shape) if h0 is None else _check_state("h0", h0, shape)
+        h0 = x.new_zeros(shape) if h0 is None else check_tensor(h0, "h0", shape=shape)
         layer_in, finals = x, []
         for k in range(self.num_layers):
             w = self.layer_weights(k)
@@ -476,10 +432,12 @@ class GRU(_LayerBase):
             ``(output, h_n)`` with output (B, T, H) and h_n (L, B, H); with ``return_gates``
             a third item, a list (one per layer) of ``{"r", "z", "g"}`` each (B, T, H).
         """
-        x = self._check_input(x)
+        check_tensor(x, "x", dtype="float", shape=(None, None, self.input_size))
+        if x.size(1) == 0:
+            raise ValueError(f"x must have at least one time step, got shape {tuple(x.shape)}")
         B, T, _ = x.shape
         shape = (self.num_layers, B, self.hidden_size)
-        h0 = x.new_zeros(shape) if h0 is None else _check_state("h0", h0, shape)
+        h0 = x.new_zeros(shape) if h0 is None else check_tensor(h0, "h0", shape=shape)
         layer_in, finals, all_gates = x, [], []
         for k in range(self.num_layers):
             w = self.layer_weights(k)
@@ -521,7 +479,9 @@ class LSTM(_LayerBase):
             ``return_gates`` a third item, a list (one per layer) of
             ``{"i", "f", "g", "o", "c"}`` each (B, T, H) (``c`` is the cell state c_t).
         """
-        x = self._check_input(x)
+        check_tensor(x, "x", dtype="float", shape=(None, None, self.input_size))
+        if x.size(1) == 0:
+            raise ValueError(f"x must have at least one time step, got shape {tuple(x.shape)}")
         B, T, _ = x.shape
         shape = (self.num_layers, B, self.hidden_size)
         if state is None:
@@ -529,8 +489,8 @@ class LSTM(_LayerBase):
         else:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise TypeError("state must be a tuple (h0, c0) of two tensors")
-            h0 = _check_state("state[0] (h0)", state[0], shape)
-            c0 = _check_state("state[1] (c0)", state[1], shape)
+            h0 = check_tensor(state[0], "state[0] (h0)", shape=shape)
+            c0 = check_tensor(state[1], "state[1] (c0)", shape=shape)
         layer_in, h_finals, c_finals, all_gates = x, [], [], []
         for k in range(self.num_layers):
             w = self.layer_weights(k)
@@ -580,21 +540,6 @@ class BPTTResult:
     grad_bias_hh: torch.Tensor
 
 
-def _check_rnn_weights(x, weight_ih, weight_hh, bias_ih, bias_hh, h0):
-    x = _check_tensor("x", x, 3)
-    weight_ih = _check_tensor("weight_ih", weight_ih, 2, x.size(2))
-    H = weight_ih.size(0)
-    weight_hh = _check_tensor("weight_hh", weight_hh, 2, H)
-    if weight_hh.size(0) != H:
-        raise ValueError(f"weight_hh must be ({H}, {H}), got {tuple(weight_hh.shape)}")
-    for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
-        if b is not None:
-            _check_state(name, b, (H,))
-    B = x.size(0)
-    h0 = x.new_zeros(B, H) if h0 is None else _check_state("h0", h0, (B, H))
-    return x, h0
-
-
 def rnn_forward_states(
     x: torch.Tensor,
     weight_ih: torch.Tensor,
@@ -612,7 +557,14 @@ def rnn_forward_states(
     Returns:
         (B, T, H) the states h_1..h_T.
     """
-    x, h = _check_rnn_weights(x, weight_ih, weight_hh, bias_ih, bias_hh, h0)
+    check_tensor(x, "x", dtype="float", ndim=3)
+    B, _, E = x.shape
+    H = check_tensor(weight_ih, "weight_ih", dtype="float", shape=(None, E)).size(0)
+    check_tensor(weight_hh, "weight_hh", dtype="float", shape=(H, H))
+    for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if b is not None:
+            check_tensor(b, name, shape=(H,))
+    h = x.new_zeros(B, H) if h0 is None else check_tensor(h0, "h0", shape=(B, H))
     states = []
     for t in range(x.size(1)):
         h = rnn_cell_step(x[:, t], h, weight_ih, weight_hh, bias_ih, bias_hh)
@@ -651,12 +603,12 @@ def rnn_bptt(
     Returns:
         A :class:`BPTTResult` with the states and every gradient.
     """
-    x, h0 = _check_rnn_weights(x, weight_ih, weight_hh, bias_ih, bias_hh, h0)
-    B, T, _ = x.shape
-    H = weight_hh.size(0)
-    _check_state("grad_output", grad_output, (B, T, H))
     with torch.no_grad():
+        # The forward pass checks x, the weights and h0.
         states = rnn_forward_states(x, weight_ih, weight_hh, bias_ih, bias_hh, h0)  # (B, T, H)
+        B, T, H = states.shape
+        check_tensor(grad_output, "grad_output", shape=(B, T, H))
+        h0 = x.new_zeros(B, H) if h0 is None else h0
         prev = torch.cat([h0.unsqueeze(1), states[:, :-1]], dim=1)  # (B, T, H): h_0..h_{T-1}
         grad_h = torch.zeros_like(states)
         grad_x = torch.zeros_like(x)
@@ -686,15 +638,8 @@ def rnn_bptt(
 
 
 # --------------------------------------------------------------------------------------
-# Parameter counts.
+# Parameter counts (count_parameters, imported above, lives in s2s_lib/__init__.py).
 # --------------------------------------------------------------------------------------
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable scalars in ``module``."""
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
 def expected_num_parameters(kind: str, input_size: int, hidden_size: int, bias: bool = True) -> int:
     """``G * (H*E + H*H + 2H)`` for one layer, with G = 1 (RNN), 3 (GRU), 4 (LSTM).
 
@@ -702,7 +647,6 @@ def expected_num_parameters(kind: str, input_size: int, hidden_size: int, bias: 
         kind: "rnn", "gru" or "lstm".
         input_size: E. hidden_size: H. bias: two bias vectors (torch keeps b_ih and b_hh).
     """
-    if kind not in GATES_PER_CELL:
-        raise ValueError(f"kind must be one of {sorted(GATES_PER_CELL)}, got {kind!r}")
-    E, H = _check_size("input_size", input_size), _check_size("hidden_size", hidden_size)
+    check_choice(kind, "kind", GATES_PER_CELL)
+    E, H = check_int(input_size, "input_size"), check_int(hidden_size, "hidden_size")
     return GATES_PER_CELL[kind] * (H * E + H * H + (2 * H if bias else 0))

@@ -26,10 +26,10 @@ uses it for every step. All functions work on batched (..., V) tensors.
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
+from s2s_lib.checks import check_choice, check_int, check_real, check_tensor, check_type
 from s2s_lib.tokenize import PAD_ID
 
 __all__ = [
@@ -46,23 +46,6 @@ __all__ = [
 ]
 
 
-def _check_logits(logits: torch.Tensor, name: str = "logits") -> None:
-    """Raise TypeError/ValueError unless ``logits`` is a floating tensor with a last dim >= 1."""
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
-    if not logits.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {logits.dtype}")
-    if logits.dim() == 0 or logits.size(-1) == 0:
-        raise ValueError(f"{name} must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
-
-
-def _check_dim(logits: torch.Tensor, dim: int) -> None:
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
-    if not -logits.dim() <= dim < logits.dim():
-        raise ValueError(f"dim={dim} is out of range for logits with {logits.dim()} dimensions")
-
-
 def naive_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``exp(z) / sum(exp(z))`` exactly as written: the version that overflows.
 
@@ -75,8 +58,10 @@ def naive_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     Returns:
         (..., V) tensor, the same shape as ``logits``.
     """
-    _check_logits(logits)
-    _check_dim(logits, dim)
+    check_tensor(logits, "logits", dtype="float")
+    if logits.dim() == 0 or logits.size(-1) == 0:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
+    dim = check_int(dim, "dim", -logits.dim(), logits.dim() - 1)
     exps = torch.exp(logits)
     return exps / exps.sum(dim=dim, keepdim=True)
 
@@ -95,8 +80,10 @@ def softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     Returns:
         (..., V) probabilities, non-negative, summing to 1 along ``dim``.
     """
-    _check_logits(logits)
-    _check_dim(logits, dim)
+    check_tensor(logits, "logits", dtype="float")
+    if logits.dim() == 0 or logits.size(-1) == 0:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
+    dim = check_int(dim, "dim", -logits.dim(), logits.dim() - 1)
     shifted = logits - logits.amax(dim=dim, keepdim=True)  # (..., V), max entry is 0
     exps = torch.exp(shifted)
     return exps / exps.sum(dim=dim, keepdim=True)
@@ -116,8 +103,10 @@ def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     Returns:
         (..., V) log-probabilities (all <= 0).
     """
-    _check_logits(logits)
-    _check_dim(logits, dim)
+    check_tensor(logits, "logits", dtype="float")
+    if logits.dim() == 0 or logits.size(-1) == 0:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
+    dim = check_int(dim, "dim", -logits.dim(), logits.dim() - 1)
     m = logits.amax(dim=dim, keepdim=True)  # (..., 1)
     shifted = logits - m
     return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
@@ -147,21 +136,13 @@ def cross_entropy(
         ValueError: shapes disagree, an id is out of range, or every target is ignored
             (the mean would be 0/0).
     """
-    _check_logits(logits)
-    if not isinstance(targets, torch.Tensor):
-        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
-    if targets.is_floating_point() or targets.dtype == torch.bool or targets.is_complex():
-        raise TypeError(f"targets must be an integer tensor of word ids, got dtype {targets.dtype}")
-    if targets.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"targets must have shape logits.shape[:-1] = {tuple(logits.shape[:-1])}, "
-            f"got {tuple(targets.shape)}"
-        )
-    bad_index = isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    if ignore_index is not None and bad_index:
-        raise TypeError(f"ignore_index must be an int or None, got {type(ignore_index).__name__}")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    check_tensor(logits, "logits", dtype="float")
+    if logits.dim() == 0 or logits.size(-1) == 0:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
+    check_tensor(targets, "targets", dtype="int", shape=logits.shape[:-1])
+    if ignore_index is not None:
+        ignore_index = check_int(ignore_index, "ignore_index", minimum=None)
+    check_choice(reduction, "reduction", ("mean", "sum", "none"))
 
     if ignore_index is None:
         keep = torch.ones_like(targets, dtype=torch.bool)  # (...)
@@ -203,11 +184,7 @@ def perplexity(mean_nll: float | torch.Tensor) -> float:
                 f"mean_nll must be a single number, got a tensor of shape {tuple(mean_nll.shape)}"
             )
         mean_nll = mean_nll.item()
-    if isinstance(mean_nll, bool) or not isinstance(mean_nll, numbers.Real):
-        raise TypeError(f"mean_nll must be a real number, got {type(mean_nll).__name__}")
-    mean_nll = float(mean_nll)
-    if math.isnan(mean_nll) or mean_nll < 0:
-        raise ValueError(f"mean_nll must be a non-negative number, got {mean_nll}")
+    mean_nll = check_real(mean_nll, "mean_nll", minimum=0, finite=False)
     try:
         return math.exp(mean_nll)
     except OverflowError:
@@ -223,12 +200,10 @@ def temperature_scale(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     Returns:
         (..., V) tensor ``logits / temperature``.
     """
-    _check_logits(logits)
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-    return logits / float(temperature)
+    check_tensor(logits, "logits", dtype="float")
+    if logits.dim() == 0 or logits.size(-1) == 0:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
+    return logits / check_real(temperature, "temperature", above=0)
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -244,11 +219,10 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     Returns:
         (..., V) new tensor with ``-inf`` outside the top k.
     """
-    _check_logits(logits)
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    check_tensor(logits, "logits", dtype="float")
+    if logits.dim() == 0 or logits.size(-1) == 0:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
+    k = check_int(k, "k")
     if k >= logits.size(-1):
         return logits.clone()
     kth_largest = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)
@@ -269,11 +243,10 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     Returns:
         (..., V) new tensor with ``-inf`` outside the nucleus.
     """
-    _check_logits(logits)
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p must be a number, got {type(p).__name__}")
-    if not 0 < p <= 1:
-        raise ValueError(f"p must be in (0, 1], got {p}")
+    check_tensor(logits, "logits", dtype="float")
+    if logits.dim() == 0 or logits.size(-1) == 0:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
+    p = check_real(p, "p", maximum=1, above=0)
     if p == 1:
         return logits.clone()
     sorted_logits, _ = torch.sort(logits, dim=-1, descending=True)  # (..., V)
@@ -327,8 +300,8 @@ def sample(
     Returns:
         (...) int64 tensor of sampled ids.
     """
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if generator is not None:
+        check_type(generator, "generator", torch.Generator, "a torch.Generator or None")
     probs = sampling_distribution(logits, temperature, top_k, top_p)  # (..., V)
     flat = probs.reshape(-1, probs.size(-1))  # (N, V)
     ids = torch.multinomial(flat, num_samples=1, generator=generator)  # (N, 1)

@@ -27,6 +27,8 @@ import random
 from datetime import date, timedelta
 from typing import NamedTuple
 
+from s2s_lib.checks import check_choice, check_int, check_str, check_type
+
 __all__ = ["TASKS", "KOREAN_DATE_FORMATS", "TaskSplits", "korean_date", "english_date",
            "iso_date", "korean_number", "date_pairs", "number_pairs", "make_task"]
 
@@ -54,16 +56,12 @@ class TaskSplits(NamedTuple):
     test: list[tuple[str, str]]
 
 
-def _check_date(d) -> None:
-    if not isinstance(d, date):
-        raise TypeError(f"d must be a datetime.date, got {type(d).__name__}")
-
-
 def korean_date(d: date, fmt: str = KOREAN_DATE_FORMATS[0]) -> str:
     """Format ``d`` in Korean with a babel pattern, e.g. ``2019년 4월 22일 월요일``."""
     from babel.dates import format_date
 
-    _check_date(d)
+    check_type(d, "d", date, "a datetime.date")
+    check_str(fmt, "fmt", empty=False)
     return format_date(d, fmt, locale="ko_KR")
 
 
@@ -71,13 +69,13 @@ def english_date(d: date) -> str:
     """``d`` in English, e.g. ``Monday, April 22, 2019``."""
     from babel.dates import format_date
 
-    _check_date(d)
+    check_type(d, "d", date, "a datetime.date")
     return format_date(d, ENGLISH_DATE_FORMAT, locale="en_US")
 
 
 def iso_date(d: date) -> str:
     """``d`` as ISO 8601, e.g. ``2019-04-22``."""
-    _check_date(d)
+    check_type(d, "d", date, "a datetime.date")
     return d.isoformat()
 
 
@@ -85,18 +83,11 @@ def korean_number(n: int) -> str:
     """Sino-Korean number words, e.g. ``3250 -> 삼천이백오십``, ``12345 -> 만 이천삼백사십오``."""
     from num2words import num2words
 
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    return num2words(n, lang="ko")
-
-
-def _check_count(name: str, n) -> None:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"{name} must be an int, got {type(n).__name__}")
-    if n < 0:
-        raise ValueError(f"{name} must be >= 0, got {n}")
+    n = check_int(n, "n", minimum=0)
+    try:
+        return num2words(n, lang="ko")
+    except OverflowError as err:  # num2words has Korean words up to 10**72 - 1
+        raise ValueError(f"n is too large for Korean number words ({err})") from None
 
 
 def date_pairs(n: int, *, target: str = "english", seed: int = 0,
@@ -109,11 +100,10 @@ def date_pairs(n: int, *, target: str = "english", seed: int = 0,
         seed: random seed; same seed -> same list.
         start, end: inclusive date range.
     """
-    _check_count("n", n)
-    if target not in ("english", "iso"):
-        raise ValueError(f"target must be 'english' or 'iso', got {target!r}")
-    _check_date(start)
-    _check_date(end)
+    n = check_int(n, "n", minimum=0)
+    check_choice(target, "target", ("english", "iso"))
+    check_type(start, "start", date, "a datetime.date")
+    check_type(end, "end", date, "a datetime.date")
     span = (end - start).days + 1
     if span < 1:
         raise ValueError(f"end ({end}) is before start ({start})")
@@ -135,8 +125,8 @@ def number_pairs(n: int, *, seed: int = 0, max_value: int = 99_999) -> list[tupl
     Numbers are drawn log-uniformly by number of digits (so 3-digit numbers are as common
     as 5-digit ones), e.g. ``("삼천이백오십", "3250")``.
     """
-    _check_count("n", n)
-    _check_count("max_value", max_value)
+    n = check_int(n, "n", minimum=0)
+    max_value = check_int(max_value, "max_value", minimum=0)
     if n > max_value + 1:
         raise ValueError(f"n={n} exceeds the {max_value + 1} distinct numbers in [0, {max_value}]")
     rng = random.Random(seed)
@@ -170,10 +160,10 @@ def make_task(name: str, n_train: int = 8000, n_valid: int = 1000, n_test: int =
     Returns:
         :class:`TaskSplits` of ``(source, target)`` string pairs.
     """
-    if name not in TASKS:
-        raise ValueError(f"name must be one of {TASKS}, got {name!r}")
-    for arg, v in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
-        _check_count(arg, v)
+    check_choice(name, "name", TASKS)
+    n_train = check_int(n_train, "n_train", minimum=0)
+    n_valid = check_int(n_valid, "n_valid", minimum=0)
+    n_test = check_int(n_test, "n_test", minimum=0)
     total = n_train + n_valid + n_test
     if name == "number":
         pairs = number_pairs(total, seed=seed)

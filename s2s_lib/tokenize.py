@@ -34,6 +34,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from s2s_lib.checks import check_choice, check_ids, check_int, check_str, check_type
+
 PAD_ID = 0
 SOS_ID = 1
 EOS_ID = 2
@@ -57,27 +59,8 @@ def normalize_whitespace(text: str) -> str:
     NFC matters for Korean: a syllable such as 한 can be stored as one code point (U+D55C)
     or as three jamo (ᄒ ᅡ ᆫ); NFC makes them identical.
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    check_str(text, "text")
     return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
-
-
-def _check_ids(ids, name: str = "ids") -> list[int]:
-    """Accept a list/tuple of ints or a 1-D integer tensor/array; return a list of ints."""
-    if hasattr(ids, "tolist") and not isinstance(ids, (list, tuple)):
-        shape = tuple(getattr(ids, "shape", ()))
-        if len(shape) != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {shape}")
-        dtype = str(getattr(ids, "dtype", ""))
-        if "float" in dtype or "complex" in dtype or "bool" in dtype:
-            raise TypeError(f"{name} must hold integers, got dtype {dtype}")
-        ids = ids.tolist()
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple)):
-        raise TypeError(f"{name} must be a list of ints, got {type(ids).__name__}")
-    for i in ids:
-        if isinstance(i, bool) or not isinstance(i, int):
-            raise TypeError(f"{name} must contain ints, found {type(i).__name__} {i!r}")
-    return list(ids)
 
 
 class _Tokenizer:
@@ -90,9 +73,7 @@ class _Tokenizer:
 
     def _content_ids(self, ids, name: str = "ids") -> list[int]:
         out = []
-        for i in _check_ids(ids, name):
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(f"{name} contains {i}, outside the vocabulary [0, {self.vocab_size})")
+        for i in check_ids(ids, name, self.vocab_size):
             if i == EOS_ID:
                 break
             if i in (PAD_ID, SOS_ID):
@@ -120,8 +101,7 @@ class SentencePieceTokenizer(_Tokenizer):
     def __init__(self, model_proto: bytes):
         import sentencepiece as spm
 
-        if not isinstance(model_proto, (bytes, bytearray)):
-            raise TypeError(f"model_proto must be bytes, got {type(model_proto).__name__}")
+        check_type(model_proto, "model_proto", (bytes, bytearray), "bytes")
         self.model_proto = bytes(model_proto)
         self.sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
         for want, got in ((PAD_ID, self.sp.pad_id()), (SOS_ID, self.sp.bos_id()),
@@ -160,16 +140,12 @@ class SentencePieceTokenizer(_Tokenizer):
 
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of str, not a single str")
+        vocab_size = check_int(vocab_size, "vocab_size", len(SPECIAL_TOKENS) + 1)
+        check_choice(model_type, "model_type", ("unigram", "bpe"))
         texts = [normalize_whitespace(t) for t in texts]
         texts = [t for t in texts if t]
         if not texts:
             raise ValueError("texts has no non-empty sentence to train on")
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
-        if vocab_size < len(SPECIAL_TOKENS) + 1:
-            raise ValueError(f"vocab_size must be > {len(SPECIAL_TOKENS)}, got {vocab_size}")
-        if model_type not in ("unigram", "bpe"):
-            raise ValueError(f"model_type must be 'unigram' or 'bpe', got {model_type!r}")
         buf = io.BytesIO()
         try:
             cls._train_into(buf, texts, vocab_size, model_type, character_coverage,
@@ -225,11 +201,7 @@ class SentencePieceTokenizer(_Tokenizer):
 
     def pieces(self, ids) -> list[str]:
         """One readable label per id (``▁`` marks a word start, specials as ``<eos>`` etc.)."""
-        ids = _check_ids(ids)
-        for i in ids:
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(f"ids contains {i}, outside the vocabulary [0, {self.vocab_size})")
-        return [self.sp.id_to_piece(i) for i in ids]
+        return [self.sp.id_to_piece(i) for i in check_ids(ids, "ids", self.vocab_size)]
 
     def id_to_piece(self, i: int) -> str:
         """The piece string of one id."""
@@ -281,8 +253,7 @@ class CharTokenizer(_Tokenizer):
         """Build the alphabet from ``texts``: every character seen ``min_freq`` times or more."""
         if isinstance(texts, str):
             raise TypeError("texts must be an iterable of str, not a single str")
-        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"min_freq must be a positive int, got {min_freq!r}")
+        min_freq = check_int(min_freq, "min_freq")
         counts = Counter()
         for t in texts:
             counts.update(normalize_whitespace(t))
@@ -306,13 +277,8 @@ class CharTokenizer(_Tokenizer):
 
     def pieces(self, ids) -> list[str]:
         """One label per id; a space is shown as ``▁`` so it is visible on plot axes."""
-        ids = _check_ids(ids)
-        out = []
-        for i in ids:
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(f"ids contains {i}, outside the vocabulary [0, {self.vocab_size})")
-            out.append(WORD_BOUNDARY if self.itos[i] == " " else self.itos[i])
-        return out
+        ids = check_ids(ids, "ids", self.vocab_size)
+        return [WORD_BOUNDARY if self.itos[i] == " " else self.itos[i] for i in ids]
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the alphabet as JSON and return the path."""

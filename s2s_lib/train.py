@@ -11,19 +11,17 @@
 * :func:`train` -- the loop every chapter shares: Adam, gradient clipping by norm, tqdm
   progress, a :class:`History` of per-step and per-evaluation numbers for plotting, seeded
   so that the same seed gives the same history.
-* :func:`evaluate` -- loss and perplexity on held-out batches.
-* :func:`save_checkpoint` / :func:`load_checkpoint` -- config + weights in one file,
-  loaded with ``torch.load(weights_only=True)`` (no arbitrary pickles).
+* :func:`evaluate_loss` -- loss and perplexity on held-out batches (BLEU is in
+  :mod:`s2s_lib.evaluate`).
+Saving and loading a trained model: :mod:`s2s_lib.checkpoint`.
 """
 from __future__ import annotations
 
 import math
-import numbers
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +29,8 @@ from tqdm import tqdm
 
 from s2s_lib import pick_device
 from s2s_lib.batching import Batch
-from s2s_lib.models import Seq2Seq
+from s2s_lib.checks import (check_batches, check_callable, check_choice, check_int, check_mask, check_prob,
+                            check_real, check_tensor, check_type, inference, model_device)
 from s2s_lib.softmax import perplexity
 from s2s_lib.tokenize import PAD_ID
 
@@ -46,15 +45,8 @@ __all__ = [
     "History",
     "default_optimizer",
     "train",
-    "evaluate",
-    "save_checkpoint",
-    "load_checkpoint",
-    "CHECKPOINT_FORMAT",
+    "evaluate_loss",
 ]
-
-CHECKPOINT_FORMAT = "s2s_lib.checkpoint"
-CHECKPOINT_VERSION = 1
-
 
 # --------------------------------------------------------------------------- loss
 
@@ -77,22 +69,10 @@ def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, mask: torch.Tenso
     Returns:
         A 0-d tensor, or (B, T) for ``"none"``.
     """
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
-        raise TypeError("logits must be a floating-point tensor of shape (B, T, V)")
-    if logits.dim() != 3:
-        raise ValueError(f"logits must have shape (B, T, V), got {tuple(logits.shape)}")
-    if not isinstance(tgt_out, torch.Tensor) or tgt_out.dtype != torch.long:
-        raise TypeError("tgt_out must be a LongTensor of shape (B, T)")
-    if tgt_out.shape != logits.shape[:2]:
-        raise ValueError(f"tgt_out must have shape {tuple(logits.shape[:2])}, got {tuple(tgt_out.shape)}")
-    if mask is None:
-        mask = tgt_out != PAD_ID
-    elif not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise TypeError("mask must be a bool tensor (True on real tokens)")
-    elif mask.shape != tgt_out.shape:
-        raise ValueError(f"mask must have shape {tuple(tgt_out.shape)}, got {tuple(mask.shape)}")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    check_tensor(logits, "logits", dtype="float", ndim=3)
+    check_tensor(tgt_out, "tgt_out", dtype=torch.long, shape=tuple(logits.shape[:2]))
+    mask = tgt_out != PAD_ID if mask is None else check_mask(mask, "mask", shape=tuple(tgt_out.shape))
+    check_choice(reduction, "reduction", ("mean", "sum", "none"))
     if reduction == "none":
         nll = F.cross_entropy(logits.transpose(1, 2), tgt_out, reduction="none")  # (B, T)
         return torch.where(mask, nll, torch.zeros_like(nll))
@@ -118,33 +98,17 @@ class Schedule:
     """
 
     def __call__(self, step: int) -> float:
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-            raise TypeError(f"step must be an int, got {type(step).__name__}")
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
-        return min(1.0, max(0.0, float(self._value(int(step)))))
+        return min(1.0, max(0.0, float(self._value(check_int(step, "step", 0)))))
 
     def _value(self, step: int) -> float:
         raise NotImplementedError
-
-
-def _check_prob(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 class constant(Schedule):
     """``eps_i = p`` for every step (``p = 1``: always teacher forcing)."""
 
     def __init__(self, p: float = 1.0):
-        self.p = _check_prob(p, "p")
+        self.p = check_prob(p, "p")
 
     def _value(self, step):
         return self.p
@@ -161,7 +125,7 @@ class linear_decay(Schedule):
     """
 
     def __init__(self, k: float = 1.0, c: float = 1e-3, eps: float = 0.0):
-        self.k, self.c, self.eps = _check_prob(k, "k"), _check_positive(c, "c"), _check_prob(eps, "eps")
+        self.k, self.c, self.eps = check_prob(k, "k"), check_real(c, "c", above=0.0), check_prob(eps, "eps")
 
     def _value(self, step):
         return max(self.eps, self.k - self.c * step)
@@ -174,9 +138,7 @@ class exponential_decay(Schedule):
     """Bengio et al. (2015): ``eps_i = k ** i`` with ``0 < k < 1``."""
 
     def __init__(self, k: float = 0.999):
-        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0 < k < 1:
-            raise ValueError(f"k must be a number with 0 < k < 1, got {k!r}")
-        self.k = float(k)
+        self.k = check_real(k, "k", above=0.0, below=1.0)
 
     def _value(self, step):
         return self.k**step
@@ -192,9 +154,7 @@ class inverse_sigmoid_decay(Schedule):
     """
 
     def __init__(self, k: float = 100.0):
-        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not (1 <= k < math.inf):
-            raise ValueError(f"k must be a finite number >= 1, got {k!r}")
-        self.k = float(k)
+        self.k = check_real(k, "k", 1.0)
 
     def _value(self, step):
         z = step / self.k
@@ -205,14 +165,8 @@ class inverse_sigmoid_decay(Schedule):
 
 
 def _as_schedule(teacher_forcing) -> Callable[[int], float]:
-    if callable(teacher_forcing):
-        return teacher_forcing
-    if isinstance(teacher_forcing, bool) or not isinstance(teacher_forcing, numbers.Real):
-        raise TypeError(
-            "teacher_forcing must be a float in [0, 1] or a schedule (step -> probability), "
-            f"got {type(teacher_forcing).__name__}"
-        )
-    return constant(_check_prob(teacher_forcing, "teacher_forcing"))
+    """A schedule (callable) as it is, a probability as :class:`constant`."""
+    return teacher_forcing if callable(teacher_forcing) else constant(check_prob(teacher_forcing, "teacher_forcing"))
 
 
 # --------------------------------------------------------------------------- history
@@ -256,8 +210,7 @@ class History:
 
     def smoothed_loss(self, window: int = 20) -> list[float]:
         """Running mean of ``train_loss`` over the last ``window`` steps (for plots)."""
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be a positive int, got {window!r}")
+        window = check_int(window, "window")
         out, total = [], 0.0
         for i, x in enumerate(self.train_loss):
             total += x
@@ -270,32 +223,8 @@ class History:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _check_model(model) -> None:
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (Seq2Seq), got {type(model).__name__}")
-
-
-def _check_batches(batches, name: str) -> list[Batch]:
-    if isinstance(batches, Batch):
-        return [batches]
-    if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
-        raise TypeError(f"{name} must be a list of Batch, got {type(batches).__name__}")
-    batches = list(batches)
-    if not batches:
-        raise ValueError(f"{name} is empty")
-    for i, b in enumerate(batches):
-        if not isinstance(b, Batch):
-            raise TypeError(f"{name}[{i}] must be a Batch, got {type(b).__name__}")
-    return batches
-
-
-def _model_device(model) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def evaluate(model: torch.nn.Module, batches: Sequence[Batch], teacher_forcing_ratio: float = 1.0,
-             *, generator: torch.Generator | None = None) -> tuple[float, float]:
+def evaluate_loss(model: torch.nn.Module, batches: Sequence[Batch], teacher_forcing_ratio: float = 1.0,
+                  *, generator: torch.Generator | None = None) -> tuple[float, float]:
     """Mean per-token loss and perplexity of ``model`` on ``batches`` (no gradients).
 
     Args:
@@ -308,22 +237,19 @@ def evaluate(model: torch.nn.Module, batches: Sequence[Batch], teacher_forcing_r
         ``(loss, perplexity)`` as Python floats; the loss is averaged over all real tokens
         of all batches (not over batches).
     """
-    _check_model(model)
-    batches = _check_batches(batches, "batches")
-    device = _model_device(model)
-    was_training = model.training
-    model.eval()
+    check_type(model, "model", torch.nn.Module, "a torch.nn.Module (Seq2Seq)")
+    batches = check_batches(batches)
+    device = model_device(model)
     total, count = 0.0, 0
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                batch = batch.to(device)
-                logits = model(batch.src, batch.src_lengths, batch.tgt_in,
-                               teacher_forcing_ratio=teacher_forcing_ratio, generator=generator)
-                total += float(sequence_loss(logits, batch.tgt_out, batch.tgt_mask, reduction="sum"))
-                count += batch.num_tokens
-    finally:
-        model.train(was_training)
+    with inference(model):
+        for batch in batches:
+            batch = batch.to(device)
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in,
+                           teacher_forcing_ratio=teacher_forcing_ratio, generator=generator)
+            total += float(sequence_loss(logits, batch.tgt_out, batch.tgt_mask, reduction="sum"))
+            count += batch.num_tokens
+    if count == 0:
+        raise ValueError("batches hold no real target token: the loss is undefined")
     loss = total / count
     return loss, perplexity(loss)
 
@@ -399,35 +325,24 @@ def train(
     Returns:
         The :class:`History`.
     """
-    _check_model(model)
-    if callable(batches):
-        make_epoch = batches
-        first = _check_batches(make_epoch(1), "batches(1)")
-    else:
-        first = _check_batches(batches, "batches")
-        make_epoch = None
-    if valid_batches is not None:
-        valid_batches = _check_batches(valid_batches, "valid_batches")
-    for name, value in (("epochs", epochs), ("steps", steps), ("eval_every", eval_every)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
-            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    check_type(model, "model", torch.nn.Module, "a torch.nn.Module (Seq2Seq)")
+    make_epoch = batches if callable(batches) else None
+    first = check_batches(make_epoch(1), "batches(1)") if make_epoch else check_batches(batches)
+    valid_batches = None if valid_batches is None else check_batches(valid_batches, "valid_batches")
+    epochs, steps, eval_every = (None if v is None else check_int(v, name)
+                                 for v, name in ((epochs, "epochs"), (steps, "steps"), (eval_every, "eval_every")))
     if epochs is None and steps is None:
         epochs = 1
-    if clip is not None:
-        clip = _check_positive(clip, "clip")
+    clip = None if clip is None else check_real(clip, "clip", above=0.0)
     if optimizer is None:
-        lr = _check_positive(lr, "lr")
-    elif not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        lr = check_real(lr, "lr", above=0.0)
+    else:
+        check_type(optimizer, "optimizer", torch.optim.Optimizer)
     schedule = _as_schedule(teacher_forcing)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"callbacks must be callables, got {type(cb).__name__}")
+    seed = check_int(seed, "seed", 0)
+    callbacks = [check_callable(cb, "callbacks[i]") for cb in callbacks]
 
-    device = pick_device() if device is None else torch.device(device)
+    device = pick_device(device)
     model.to(device)
     model.train()
     if optimizer is None:
@@ -450,7 +365,7 @@ def train(
             if make_epoch is None or epoch == 1:
                 batches = first
             else:
-                batches = _check_batches(make_epoch(epoch), f"batches({epoch})")
+                batches = check_batches(make_epoch(epoch), f"batches({epoch})")
             order = list(range(len(batches)))
             if shuffle:
                 order_rng.shuffle(order)
@@ -466,6 +381,11 @@ def train(
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(
                     model.parameters(), clip if clip is not None else float("inf"))
+                if not math.isfinite(float(grad_norm)):  # nan/inf loss or gradients: do not update
+                    raise FloatingPointError(
+                        f"training diverged at step {step + 1} (epoch {epoch}): loss {loss.item()}, gradient "
+                        f"norm {float(grad_norm)}; the model and optimizer are left as they were before "
+                        "this step (try a smaller lr or clip)")
                 optimizer.step()
                 step += 1
                 loss_value = loss.item()
@@ -494,143 +414,9 @@ def train(
 
 
 def _record_eval(model, valid_batches, history: History, step: int, free_running: bool) -> None:
-    loss, ppl = evaluate(model, valid_batches)
+    loss, ppl = evaluate_loss(model, valid_batches)
     history.eval_step.append(step)
     history.valid_loss.append(loss)
     history.valid_ppl.append(ppl)
     if free_running:
-        history.valid_free_loss.append(evaluate(model, valid_batches, teacher_forcing_ratio=0.0)[0])
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def _check_plain(value, where: str) -> None:
-    """Raise TypeError unless ``value`` is plain data that ``weights_only`` loading accepts."""
-    if isinstance(value, _PLAIN) or isinstance(value, torch.Tensor):
-        return
-    if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]")
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, (str, int)):
-                raise TypeError(f"{where} has a key of type {type(k).__name__}; use str keys")
-            _check_plain(v, f"{where}[{k!r}]")
-        return
-    raise TypeError(
-        f"{where} is a {type(value).__name__}; checkpoint metadata must be plain data "
-        "(str, int, float, bool, None, lists, dicts, tensors)"
-    )
-
-
-def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Optimizer | None = None,
-                    **extra) -> Path:
-    """Save the model's config and weights (and optionally the optimizer) to ``path``.
-
-    Args:
-        path: file to write (parent folders are created). Written to a temporary file
-            first and renamed, so an interrupted save never leaves a half file.
-        model: a :class:`~s2s_lib.models.Seq2Seq` (anything with ``.config`` that
-            ``Seq2Seq(**config)`` rebuilds).
-        optimizer: also store its ``state_dict`` (returned by :func:`load_checkpoint` as
-            ``extra["optimizer_state_dict"]``).
-        **extra: plain metadata (e.g. ``epoch=3, bleu=12.5, recipe="kor-eng-gru"``).
-    Returns:
-        The path written.
-    """
-    if not isinstance(model, Seq2Seq):
-        raise TypeError(f"model must be a Seq2Seq, got {type(model).__name__}")
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
-    if "optimizer_state_dict" in extra:
-        raise ValueError("'optimizer_state_dict' is reserved; pass the optimizer as optimizer=")
-    _check_plain(extra, "extra")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "config": dict(model.config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else None,
-        "extra": dict(extra),
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device | None = None
-                    ) -> tuple[Seq2Seq, dict]:
-    """Rebuild a model from a file written by :func:`save_checkpoint`.
-
-    Args:
-        path: the checkpoint file.
-        map_location: device for the weights (default: CPU).
-    Returns:
-        ``(model, extra)``: the model in eval mode and the metadata given to
-        :func:`save_checkpoint` (plus ``"optimizer_state_dict"`` if one was saved).
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is truncated/corrupted, is not an s2s_lib checkpoint, or
-            its weights do not fit its config; the message says which.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location or "cpu", weights_only=True)
-    except Exception as err:  # zip/pickle errors of torch.load come in many types
-        raise ValueError(
-            f"{path} is not a readable checkpoint (truncated or corrupted file?): "
-            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        ) from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not an s2s_lib checkpoint (no 'format': {CHECKPOINT_FORMAT!r} entry; "
-            "was it written with torch.save instead of save_checkpoint?)"
-        )
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path} has checkpoint version {payload.get('version')!r}; "
-                         f"this s2s_lib reads version {CHECKPOINT_VERSION}")
-    for key, kind in (("config", dict), ("state_dict", dict), ("extra", dict)):
-        if not isinstance(payload.get(key), kind):
-            raise ValueError(f"{path} is a damaged checkpoint: '{key}' is missing or not a {kind.__name__}")
-    try:
-        with torch.random.fork_rng(devices=[]):  # random init is overwritten: keep the caller's RNG
-            model = Seq2Seq(**payload["config"])
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path} has an invalid model config {payload['config']!r}: {err}") from err
-    state = payload["state_dict"]
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = []
-    for k, v in expected.items():
-        if k not in state:
-            continue
-        if not isinstance(state[k], torch.Tensor):
-            wrong_shape.append(f"{k}: a {type(state[k]).__name__} in file, not a tensor")
-        elif state[k].shape != v.shape:
-            wrong_shape.append(f"{k}: {tuple(state[k].shape)} in file, {tuple(v.shape)} for the config")
-    if missing or unexpected or wrong_shape:
-        parts = []
-        if missing:
-            parts.append(f"missing weights {missing[:5]}")
-        if unexpected:
-            parts.append(f"unexpected weights {unexpected[:5]}")
-        if wrong_shape:
-            parts.append("shape mismatch " + "; ".join(wrong_shape[:5]))
-        raise ValueError(f"{path}: the weights do not match the config ({', '.join(parts)})")
-    model.load_state_dict(state)
-    model.to(map_location or "cpu")
-    model.eval()
-    extra = dict(payload["extra"])
-    if payload.get("optimizer_state_dict") is not None:
-        extra["optimizer_state_dict"] = payload["optimizer_state_dict"]
-    return model, extra
+        history.valid_free_loss.append(evaluate_loss(model, valid_batches, teacher_forcing_ratio=0.0)[0])

@@ -10,10 +10,14 @@ two CPU cores) or loads the weights an earlier call saved in the user cache::
 
 Either way the weights are bit-for-bit the same and nothing is printed, so a notebook's
 outputs do not depend on whether the cache was warm. The cache lives in
-``$XDG_CACHE_HOME/s2s_course/models/<key>.pt`` (default ``~/.cache/...``); the key hashes
-the recipe, the training data and tokenizers, and the torch / s2s_lib versions, so a
-change to any of them trains afresh. Set ``S2S_NO_MODEL_CACHE=1`` to never read or
-write the cache.
+``$XDG_CACHE_HOME/s2s_course/models/<key>.pt`` (default ``~/.cache/...``) with the file's
+sha256 beside it in ``<key>.sha256``; a file whose hash or config does not match is never
+used (it is trained again). The key is a hash of what the weights *mean*: the recipe, the
+training data and tokenizers, the torch version and :data:`ZOO_VERSION`, which is bumped
+whenever a change to the code changes the numbers training produces (editing comments or
+checks does not). ``tests/test_zoo.py`` trains a tiny recipe and compares its weights
+with a recorded fingerprint, so a forgotten bump fails the tests. Set
+``S2S_NO_MODEL_CACHE=1`` to never read or write the cache.
 
 Training always happens on the CPU with a fixed number of threads (results can depend on
 both) inside :func:`torch.random.fork_rng`, so the caller's random state is the same
@@ -50,18 +54,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import s2s_lib
+from s2s_lib.checks import check_int, check_real, check_type
 from s2s_lib.data import TranslationData, prepare_translation
-from s2s_lib.models import Seq2Seq
-from s2s_lib.train import default_optimizer, evaluate, load_checkpoint, save_checkpoint, train
+from s2s_lib.models import Seq2Seq, Seq2SeqConfig
+from s2s_lib.checkpoint import load_checkpoint, save_checkpoint
+from s2s_lib.train import default_optimizer, evaluate_loss, train
 
 __all__ = ["Recipe", "RECIPES", "ZOO_VERSION", "NO_CACHE_ENV", "recipe_names", "get_recipe",
-           "model_cache_dir", "cache_path", "recipe_key", "load_data", "train_recipe", "get",
-           "clear_memory", "score"]
+           "model_cache_dir", "cache_path", "recipe_key", "load_data", "train_recipe", "store", "get",
+           "clear_memory", "weights_sha256", "score"]
 
-ZOO_VERSION = 1  # bump when training code changes in a way that changes the weights
-# Modules whose source is part of the cache key (see recipe_key).
-_WEIGHT_MODULES = ("models.py", "attention.py", "train.py", "batching.py", "data.py", "tokenize.py", "softmax.py")
+# Bump when a code change alters what training computes (model numerics, init order, the
+# training loop, batching, tokenization): the cache key includes it. tests/test_zoo.py
+# checks a tiny recipe's trained weights against a recorded fingerprint to catch a missed bump.
+ZOO_VERSION = 2
 NO_CACHE_ENV = "S2S_NO_MODEL_CACHE"
 
 
@@ -154,22 +160,15 @@ def recipe_names() -> list[str]:
 
 def get_recipe(recipe: str | Recipe) -> Recipe:
     """A :class:`Recipe` from its name (or the recipe itself, checked)."""
-    if isinstance(recipe, Recipe):
-        r = recipe
-    elif isinstance(recipe, str):
-        if recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {recipe!r}; known recipes: {recipe_names()}")
-        r = RECIPES[recipe]
-    else:
-        raise TypeError(f"recipe must be a recipe name (str) or a Recipe, got {type(recipe).__name__}")
+    check_type(recipe, "recipe", (str, Recipe), "a recipe name (str) or a Recipe")
+    if isinstance(recipe, str) and recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; known recipes: {recipe_names()}")
+    r = RECIPES[recipe] if isinstance(recipe, str) else recipe
     for name in ("max_len", "src_vocab_size", "tgt_vocab_size", "batch_size", "epochs", "threads"):
-        value = getattr(r, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"recipe {r.name!r}: {name} must be a positive int, got {value!r}")
+        check_int(getattr(r, name), f"recipe {r.name!r}: {name}")
     if not isinstance(r.model, dict) or {"src_vocab_size", "tgt_vocab_size"} & set(r.model):
         raise ValueError(f"recipe {r.name!r}: model must be a dict of Seq2Seq arguments without the vocabulary sizes")
-    if not 0 < r.lr_decay <= 1:
-        raise ValueError(f"recipe {r.name!r}: lr_decay must be in (0, 1], got {r.lr_decay!r}")
+    check_real(r.lr_decay, f"recipe {r.name!r}: lr_decay", above=0.0, maximum=1.0)
     return r
 
 
@@ -194,24 +193,33 @@ def load_data(recipe: str | Recipe) -> TranslationData:
 
 
 def recipe_key(recipe: str | Recipe, data: TranslationData | None = None) -> str:
-    """Cache key: a hash of the recipe, the training data, the tokenizers, the versions and
-    the source of the modules that decide the trained weights (so editing the model or the
-    training loop never silently reuses weights trained by older code)."""
+    """Cache key: a hash of the recipe, the training data, the tokenizers, the torch version
+    and :data:`ZOO_VERSION` -- everything that decides the trained weights, nothing else."""
     r = get_recipe(recipe)
     data = load_data(r) if data is None else data
     h = hashlib.sha256()
-    meta = {"recipe": {k: v for k, v in r.to_dict().items() if k != "description"},
-            "zoo": ZOO_VERSION, "s2s_lib": s2s_lib.__version__,
+    meta = {"recipe": {k: v for k, v in r.to_dict().items() if k != "description"}, "zoo": ZOO_VERSION,
             "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2])}
     h.update(json.dumps(meta, sort_keys=True).encode())
     h.update(data.src_tokenizer.model_proto)
     h.update(data.tgt_tokenizer.model_proto)
-    package = Path(s2s_lib.__file__).parent
-    for module in _WEIGHT_MODULES:
-        h.update((package / module).read_bytes())
     for p in data.train:
         h.update(f"{p.ko}\t{p.en}\n".encode())
     return f"{r.name}-{h.hexdigest()[:16]}"
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """sha256 over a model's parameter names, dtypes, shapes and bytes (its weights' identity)."""
+    h = hashlib.sha256()
+    for name, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        h.update(f"{name}:{value.dtype}:{tuple(value.shape)};".encode())
+        h.update(value.numpy().tobytes() if value.dtype != torch.bfloat16 else value.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cache_path(recipe: str | Recipe, data: TranslationData | None = None) -> Path:
@@ -241,7 +249,7 @@ def train_recipe(recipe: str | Recipe, data: TranslationData | None = None, *,
         with torch.random.fork_rng(devices=[]):
             torch.set_num_threads(r.threads)
             torch.manual_seed(r.seed)
-            model = Seq2Seq(data.src_tokenizer.vocab_size, data.tgt_tokenizer.vocab_size, **r.model)
+            model = Seq2Seq(_recipe_config(r, data))
             optimizer = default_optimizer(model, r.lr)
             steps_per_epoch = len(data.batches("train", r.batch_size, seed=r.seed + 1,
                                                reverse_source=r.reverse_source))
@@ -275,6 +283,44 @@ def clear_memory() -> None:
     _MEMORY.clear()
 
 
+def _recipe_config(r: Recipe, data: TranslationData) -> Seq2SeqConfig:
+    return Seq2SeqConfig(data.src_tokenizer.vocab_size, data.tgt_tokenizer.vocab_size, **r.model)
+
+
+def _load_cached(r: Recipe, data: TranslationData, key: str, path: Path) -> Seq2Seq | None:
+    """The cached model of ``key``, or ``None`` (with a warning) if the entry cannot be trusted."""
+    sha_path = path.with_suffix(".sha256")
+    try:
+        if not sha_path.is_file() or sha_path.read_text().split()[0] != _file_sha256(path):
+            raise ValueError("its sha256 does not match the recorded one")
+        model, extra = load_checkpoint(path)
+        if extra.get("key") != key or model.config != _recipe_config(r, data):
+            raise ValueError("it belongs to another recipe or config")
+        return model
+    except (ValueError, OSError, IndexError) as err:
+        warnings.warn(f"ignoring the damaged model cache {path} ({err}); training again")
+        return None
+
+
+def store(recipe: str | Recipe, data: TranslationData, model: Seq2Seq) -> Path | None:
+    """Put a trained model of ``recipe`` into the disk cache (weights, then their sha256).
+
+    Returns the path written, or ``None`` when the cache is off or not writable (a warning).
+    """
+    r = get_recipe(recipe)
+    if not _cache_enabled():
+        return None
+    key = recipe_key(r, data)
+    path = model_cache_dir() / f"{key}.pt"
+    try:
+        save_checkpoint(path, model, key=key, recipe=r.to_dict())
+        path.with_suffix(".sha256").write_text(f"{_file_sha256(path)}  {path.name}\n")
+    except OSError as err:  # read-only home etc.: still usable, just slower next time
+        warnings.warn(f"could not write the model cache {path}: {err}")
+        return None
+    return path
+
+
 def get(recipe: str | Recipe, *, progress: bool = False, cache: bool = True):
     """A trained model for ``recipe``: from the cache if there, else trained (and cached).
 
@@ -295,23 +341,14 @@ def get(recipe: str | Recipe, *, progress: bool = False, cache: bool = True):
     model = None
     if key in _MEMORY:
         with torch.random.fork_rng(devices=[]):  # the random init is overwritten anyway
-            model = Seq2Seq(data.src_tokenizer.vocab_size, data.tgt_tokenizer.vocab_size, **r.model)
+            model = Seq2Seq(_recipe_config(r, data))
         model.load_state_dict(_MEMORY[key])
     elif use_disk and path.is_file():
-        try:
-            model, extra = load_checkpoint(path)
-            if extra.get("key") != key:
-                raise ValueError("the cache entry belongs to another recipe")
-        except ValueError as err:
-            warnings.warn(f"ignoring the damaged model cache {path} ({err}); training again")
-            model = None
+        model = _load_cached(r, data, key, path)
     if model is None:
         model, _ = train_recipe(r, data, progress=progress)
         if use_disk:
-            try:
-                save_checkpoint(path, model, key=key, recipe=r.to_dict())
-            except OSError as err:  # read-only home etc.: still usable, just slower next time
-                warnings.warn(f"could not write the model cache {path}: {err}")
+            store(r, data, model)
     _MEMORY[key] = {k: v.clone() for k, v in model.state_dict().items()}
     model.eval()
     return model, data
@@ -332,7 +369,7 @@ def score(model: Seq2Seq, data: TranslationData, split: str = "test", *, max_len
     from s2s_lib.decode import greedy_decode
 
     batches = data.batches(split, batch_size, bucketing=False, shuffle=False)  # corpus order
-    loss, ppl = evaluate(model, batches)
+    loss, ppl = evaluate_loss(model, batches)
     hyps = []
     for b in batches:
         result = greedy_decode(model, b.src, b.src_lengths, max_len)

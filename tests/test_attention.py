@@ -6,13 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s2s_lib.attention import (
-    SCORES,
-    Attention,
-    MultiHeadAttention,
-    masked_softmax,
-    scaled_dot_product_attention,
-)
+from s2s_lib.attention import SCORES, Attention, attend
+from s2s_lib.transformer import MultiHeadAttention, scaled_dot_product_attention
 
 B, S, HQ, HK = 3, 5, 6, 4
 LENGTHS = torch.tensor([5, 3, 1])
@@ -30,28 +25,86 @@ def _make(score, query_dim=HQ, key_dim=HK, attn_dim=7, seed=0, dtype=torch.float
     return Attention(score, query_dim, key_dim, attn_dim).to(dtype), query_dim
 
 
-# --- masked_softmax -------------------------------------------------------------------
+# --- attend: the one path from scores to weights ---------------------------------------
 
 
-def test_masked_softmax_zeros_masked_positions_exactly():
-    scores = _randn(B, S) * 50
-    weights = masked_softmax(scores, MASK)
-    assert (weights[~MASK] == 0).all()
-    torch.testing.assert_close(weights.sum(-1), torch.ones(B))
+def test_attend_zeros_masked_positions_exactly():
+    scores = _randn(B, 1, S) * 50
+    values = _randn(B, S, 3, seed=1)
+    context, weights = attend(scores, values, MASK[:, None, :])
+    assert (weights[:, 0][~MASK] == 0).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(B, 1))
     for b, n in enumerate(LENGTHS.tolist()):  # same as a softmax over the real prefix only
-        torch.testing.assert_close(weights[b, :n], torch.softmax(scores[b, :n], -1))
-    torch.testing.assert_close(masked_softmax(scores, None), torch.softmax(scores, -1))
+        torch.testing.assert_close(weights[b, 0, :n], torch.softmax(scores[b, 0, :n], -1))
+    torch.testing.assert_close(context, weights @ values)
+    torch.testing.assert_close(attend(scores, values)[1], torch.softmax(scores, -1))
 
 
-def test_masked_softmax_rejects_empty_rows_and_bad_masks():
+def test_the_only_softmax_of_attention_weights_is_in_attend():
+    """Every decoder, Attention.forward and the Transformer's attention reach weights through attend:
+    the only softmax call in these modules is the one inside attention._weights."""
+    import ast
+    from pathlib import Path
+
+    package = Path(attend.__code__.co_filename).parent
+    calls = []
+    for module in ("attention.py", "models.py", "transformer.py", "beam.py", "decode.py"):
+        tree = ast.parse((package / module).read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef):
+                for node in ast.walk(fn):
+                    name = getattr(getattr(node, "func", None), "attr", getattr(getattr(node, "func", None), "id", ""))
+                    if isinstance(node, ast.Call) and name in ("softmax", "masked_softmax"):
+                        calls.append(f"{module}:{fn.name}")
+    assert sorted(set(calls)) == ["attention.py:_weights"], calls
+
+
+def test_forward_rejects_empty_rows_and_bad_masks():
+    attn, query_dim = _make("general")
+    query, keys = _randn(B, query_dim), _randn(B, S, HK)
     mask = MASK.clone()
     mask[2] = False
     with pytest.raises(ValueError, match="no real position"):
-        masked_softmax(_randn(B, S), mask)
+        attn(query, keys, mask=mask)
     with pytest.raises(TypeError, match="mask"):
-        masked_softmax(_randn(B, S), MASK.long())
-    with pytest.raises(ValueError, match="mask"):
-        masked_softmax(_randn(B, S), MASK[:, :4])
+        attn(query, keys, mask=MASK.long())
+
+
+def test_many_queries_at_once_equal_one_query_at_a_time():
+    for score in SCORES:
+        attn, query_dim = _make(score, dtype=torch.float64)
+        queries = _randn(B, 4, query_dim, seed=20, dtype=torch.float64)  # (B, T, Hq)
+        keys = _randn(B, S, HK, seed=21, dtype=torch.float64)
+        context, weights = attn(queries, keys, mask=MASK)  # (B, T, Hk), (B, T, S)
+        for t in range(4):
+            c_t, w_t = attn(queries[:, t], keys, mask=MASK)
+            torch.testing.assert_close(w_t, weights[:, t])
+            torch.testing.assert_close(c_t, context[:, t])
+
+
+def test_chapter_6s_hand_computation_equals_the_library():
+    """The attention chapter computes Bahdanau's first step by hand (scores, masked softmax with
+    chapter 5's softmax, context); the decoder's step must give the same weights."""
+    from s2s_lib.models import Seq2Seq
+    from s2s_lib.softmax import softmax
+    from s2s_lib.tokenize import PAD_ID, SOS_ID
+
+    torch.manual_seed(0)
+    model = Seq2Seq(20, 20, emb_dim=8, hidden_dim=16, attention="bahdanau").eval()
+    src = torch.tensor([[5, 6, 7, 8], [9, 10, PAD_ID, PAD_ID]])
+    with torch.no_grad():
+        memory = model.encode(src, torch.tensor([4, 2]))
+        attn, keys = model.decoder.attention, memory.enc_out
+        query = memory.init_state.hidden[-1]  # s_0
+        hidden = torch.tanh(attn.W_q(query).unsqueeze(1) + attn.U_k(keys))  # (B, S, A)
+        scores = attn.v_a(hidden).squeeze(-1)  # (B, S)
+        weights = softmax(scores.masked_fill(~memory.src_mask, float("-inf")))  # (B, S)
+        context = torch.bmm(weights.unsqueeze(1), keys).squeeze(1)  # (B, H)
+        step = model.decode_step(torch.full((2,), SOS_ID), memory.init_state, memory)
+        c_module, w_module = attn(query, keys, mask=memory.src_mask)
+    torch.testing.assert_close(step.weights, weights)
+    torch.testing.assert_close(w_module, weights)
+    torch.testing.assert_close(c_module, context)
 
 
 # --- Attention: every score -----------------------------------------------------------
@@ -91,37 +144,37 @@ def test_project_keys_gives_the_same_result_as_inline(score):
     attn, query_dim = _make(score, dtype=torch.float64)
     query = _randn(B, query_dim, seed=7, dtype=torch.float64)
     keys = _randn(B, S, HK, seed=8, dtype=torch.float64)
-    projected = attn.project_keys(keys)
+    projected = attn.project_keys(keys)  # once per sentence, as Seq2Seq.encode does
     c_inline, w_inline = attn(query, keys, mask=MASK)
-    c_pre, w_pre = attn(query, keys, mask=MASK, projected_keys=projected)
-    torch.testing.assert_close(w_pre, w_inline)
-    torch.testing.assert_close(c_pre, c_inline)
+    c_pre, w_pre = attend(attn.compute_scores(query[:, None], keys, projected), keys, MASK[:, None])
+    torch.testing.assert_close(w_pre[:, 0], w_inline)
+    torch.testing.assert_close(c_pre[:, 0], c_inline)
 
 
 def test_scores_follow_the_equations():
     q, k = _randn(B, HK, seed=9, dtype=torch.float64), _randn(B, S, HK, seed=10, dtype=torch.float64)
     dot, _ = _make("dot", dtype=torch.float64)
-    torch.testing.assert_close(dot.compute_scores(q, k), (k * q[:, None, :]).sum(-1))
+    torch.testing.assert_close(dot.compute_scores(q[:, None], k)[:, 0], (k * q[:, None, :]).sum(-1))
     scaled, _ = _make("scaled_dot", dtype=torch.float64)
-    torch.testing.assert_close(scaled.compute_scores(q, k), (k * q[:, None, :]).sum(-1) / math.sqrt(HK))
+    torch.testing.assert_close(scaled.compute_scores(q[:, None], k)[:, 0], (k * q[:, None, :]).sum(-1) / math.sqrt(HK))
 
     q = _randn(B, HQ, seed=11, dtype=torch.float64)
     general, _ = _make("general", dtype=torch.float64)
     expected = torch.einsum("bq,qk,bsk->bs", q, general.W_a.weight, k)  # q^T W_a k
-    torch.testing.assert_close(general.compute_scores(q, k), expected)
+    torch.testing.assert_close(general.compute_scores(q[:, None], k)[:, 0], expected)
 
     additive, _ = _make("additive", dtype=torch.float64)
     # v_a^T tanh(W_q q + U_k k)
     hidden = torch.tanh((q @ additive.W_q.weight.T)[:, None] + k @ additive.U_k.weight.T)
     expected = (hidden @ additive.v_a.weight.T).squeeze(-1)
-    torch.testing.assert_close(additive.compute_scores(q, k), expected)
+    torch.testing.assert_close(additive.compute_scores(q[:, None], k)[:, 0], expected)
 
     concat, _ = _make("concat", dtype=torch.float64)
     for b in range(B):
         for s in range(S):
             qk = torch.cat([q[b], k[b, s]])  # [q; k]
             expected = concat.v_a.weight[0] @ torch.tanh(concat.W_a.weight @ qk)
-            torch.testing.assert_close(concat.compute_scores(q, k)[b, s], expected)
+            torch.testing.assert_close(concat.compute_scores(q[:, None], k)[:, 0][b, s], expected)
 
 
 def test_concat_is_additive_with_w_a_split_in_two_blocks():
@@ -132,7 +185,7 @@ def test_concat_is_additive_with_w_a_split_in_two_blocks():
         additive.U_k.weight.copy_(concat.W_a.weight[:, HQ:])
         additive.v_a.weight.copy_(concat.v_a.weight)
     q, k = _randn(B, HQ, seed=12, dtype=torch.float64), _randn(B, S, HK, seed=13, dtype=torch.float64)
-    torch.testing.assert_close(additive.compute_scores(q, k), concat.compute_scores(q, k))
+    torch.testing.assert_close(additive.compute_scores(q[:, None], k)[:, 0], concat.compute_scores(q[:, None], k)[:, 0])
 
 
 def test_dot_attention_picks_the_matching_key():
@@ -175,7 +228,7 @@ def test_forward_errors_name_the_argument():
     with pytest.raises(ValueError, match="query"):
         attn(_randn(B, HQ + 1), keys)
     with pytest.raises(ValueError, match="query"):
-        attn(_randn(B, 1, HQ), keys)
+        attn(_randn(B, 1, 1, HQ), keys)
     with pytest.raises(TypeError, match="query"):
         attn(query.tolist(), keys)
     with pytest.raises(ValueError, match="keys"):
@@ -188,10 +241,6 @@ def test_forward_errors_name_the_argument():
         attn(query, keys, mask=MASK.float())
     with pytest.raises(ValueError, match="values"):
         attn(query, keys, values=_randn(B, S - 1, 3))
-    with pytest.raises(ValueError, match="projected_keys"):
-        attn(query, keys, projected_keys=keys)
-    with pytest.raises(ValueError, match="keys"):
-        attn.project_keys(_randn(B, S, HQ))
     empty = MASK.clone()
     empty[0] = False
     with pytest.raises(ValueError, match="mask"):
@@ -280,7 +329,7 @@ def test_multi_head_attention_errors():
     x = _randn(B, S, 8)
     with pytest.raises(ValueError, match="query"):
         mha(_randn(B, S, 6), x, x)
-    with pytest.raises(ValueError, match="key and value"):
+    with pytest.raises(ValueError, match="value .shaped like key"):
         mha(x, x, _randn(B, S + 1, 8))
     with pytest.raises(ValueError, match="mask"):
         mha(x, x, x, mask=MASK[:, :3])

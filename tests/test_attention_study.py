@@ -76,7 +76,7 @@ def test_forced_attention_errors():
         forced_attention(model, "가나", [4])
     with pytest.raises(ValueError, match="src_ids"):
         forced_attention(model, [4, -1], [4])
-    with pytest.raises(TypeError, match="src_ids"):
+    with pytest.raises(ValueError, match="src_ids"):
         forced_attention(model, torch.tensor([[4, 5]]), [4])
     with pytest.raises(ValueError, match="tgt_ids holds ids outside"):
         forced_attention(model, [4, 5], [4, TGT_TOK.vocab_size])

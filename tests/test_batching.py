@@ -79,6 +79,15 @@ def test_pad_sequences():
     assert pad_sequences([[1], [2, 3], []], pad_id=9).tolist() == [[1, 9], [2, 3], [9, 9]]
 
 
+def test_pad_sequences_refuses_a_pad_id_that_is_not_an_int():
+    with pytest.raises(TypeError, match="pad_id must be an int, got float"):
+        pad_sequences([[1], [2, 3]], pad_id=1.5)  # it used to pad with 1
+    with pytest.raises(TypeError, match="pad_id"):
+        pad_sequences([[1], [2, 3]], pad_id=True)
+    with pytest.raises(ValueError, match="pad_id must be >= 0"):
+        pad_sequences([[1], [2, 3]], pad_id=-1)
+
+
 def _toy(n=500, seed=0):
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(1, 40, (n,), generator=g).tolist()

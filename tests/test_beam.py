@@ -7,15 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from s2s_lib.beam import (DEFAULT_LENGTH_PENALTY, BeamResult, Hypothesis, LengthPenalty, TableModel,
-                          attach_beam_tokens, beam_search, beam_search_reference, exhaustive_search,
-                          make_length_penalty)
+from s2s_lib.beam import (DEFAULT_LENGTH_PENALTY, BeamResult, Hypothesis, LengthPenalty, beam_search,
+                          beam_search_one, make_length_penalty)
 from s2s_lib.decode import greedy_decode
+from s2s_lib.toy import TableModel, exhaustive_search
+from s2s_lib.trace import TRACE_TOP_K, attach_tokens
 from s2s_lib.models import Seq2Seq
 from s2s_lib.tokenize import EOS_ID, PAD_ID, SOS_ID, CharTokenizer
 
 SRC_V, TGT_V = 30, 12
 A, B_, C = 4, 5, 6  # three words of the toy tables
+
+
+def beam_search_reference(model, src, lengths, max_len, **kw):
+    """The plain search, sentence by sentence, as a BeamResult (to compare with the batched one)."""
+    return BeamResult([beam_search_one(model, src[i, :n], max_len, **kw) for i, n in enumerate(lengths.tolist())])
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -297,7 +303,7 @@ def test_trace_is_plain_data_and_consistent():
             assert [e["node"] for e in s["expanded"]] == live  # expanded = last step's kept nodes
             for e in s["expanded"]:
                 assert e["input"] == nodes[e["node"]]["token"]
-                assert e["top_probs"] == sorted(e["top_probs"], reverse=True) and len(e["top_ids"]) == 5
+                assert e["top_probs"] == sorted(e["top_probs"], reverse=True) and len(e["top_ids"]) == TRACE_TOP_K
                 assert len(e["attention"]) == lengths[i] and abs(sum(e["attention"]) - 1) < 1e-4
             cands = [nodes[c] for c in s["candidates"]]
             assert len(cands) <= 2 * K and all(c["step"] == s["step"] for c in cands)
@@ -313,12 +319,12 @@ def test_trace_is_plain_data_and_consistent():
         assert not any(s["stopped"] for s in trace[i]["steps"][:-1])
 
 
-def test_attach_beam_tokens_adds_strings():
+def test_attach_tokens_adds_strings_to_beam_traces():
     src_tok = CharTokenizer([chr(ord("가") + i) for i in range(SRC_V - 4)])
     tgt_tok = CharTokenizer([chr(ord("a") + i) for i in range(TGT_V - 4)])
     model = make_model("dot")
     result = beam_search(model, *src_batch(B=2), 6, beam_size=2, n_best=2, return_trace=True)
-    named = attach_beam_tokens(result.trace, src_tok, tgt_tok)
+    named = attach_tokens(result.trace, src_tok, tgt_tok)
     assert "src_tokens" not in result.trace[0]  # a copy
     for raw, sent in zip(result.trace, named):
         assert sent["src_tokens"] == src_tok.pieces(raw["src_ids"])
@@ -327,10 +333,9 @@ def test_attach_beam_tokens_adds_strings():
         assert sent["steps"][0]["expanded"][0]["input_token"] == "<sos>"
         assert len(sent["n_best_text"]) == 2 and sent["n_best_text"][0] == sent["text"]
     with pytest.raises(TypeError, match="trace"):
-        attach_beam_tokens(None, src_tok, tgt_tok)
-    greedy = greedy_decode(model, *src_batch(B=1), 4, return_trace=True)
-    with pytest.raises(ValueError, match="beam_search"):
-        attach_beam_tokens(greedy.trace, src_tok, tgt_tok)
+        attach_tokens(None, src_tok, tgt_tok)
+    with pytest.raises(ValueError, match="return_trace"):
+        attach_tokens([{"nodes": []}], src_tok, tgt_tok)
 
 
 def test_translate_style_use():
@@ -359,7 +364,7 @@ BAD = [
     (_call(n_best=3, beam_size=2), ValueError, "n_best"),
     (_call(n_best=0), ValueError, "n_best"),
     (_call(src=torch.zeros(0, 3, dtype=torch.long), src_lengths=torch.zeros(0, dtype=torch.long)),
-     ValueError, "empty batch"),
+     ValueError, "src must not be empty"),
     (_call(src=torch.ones(2, 3)), TypeError, "src"),
     (_call(src=torch.ones(3, dtype=torch.long)), ValueError, "src"),
     (_call(src_lengths=torch.tensor([3.0, 2.0])), TypeError, "src_lengths"),

@@ -466,15 +466,33 @@ def test_reference_stream_length_mismatch_raises():
 def test_unknown_options_raise_listing_valid_ones():
     with pytest.raises(ValueError, match=r"smooth_method must be one of .*'add-k'"):
         corpus_bleu(["a"], [["a"]], smooth_method="add-one")
-    with pytest.raises(ValueError, match=r"tokenize must be one of \['13a', 'char', 'none'\]"):
+    with pytest.raises(ValueError, match=r"tokenize must be one of \('13a', 'char', 'none'\)"):
         corpus_bleu(["a"], [["a"]], tokenize="intl")
     with pytest.raises(ValueError, match="smooth_value must be >= 0"):
         corpus_bleu(["a"], [["a"]], smooth_method="floor", smooth_value=-1)
     with pytest.raises(TypeError, match="smooth_value must be a number"):
         sentence_bleu("a", ["a"], smooth_method="floor", smooth_value="0.1")
-    with pytest.raises(ValueError, match="max_order must be a positive int"):
+    with pytest.raises(ValueError, match="max_order must be >= 1"):
         corpus_bleu(["a"], [["a"]], max_order=0)
     with pytest.raises(ValueError, match="counts and totals must both have length"):
         compute_bleu([1, 1], [1, 1, 1], 1, 1)
     with pytest.raises(ValueError, match="ref_lens is empty"):
         closest_ref_length(3, [])
+
+
+def test_infinite_add_k_smoothing_value_raises():
+    # it used to give BLEU = nan: the added k makes every count and total infinite
+    with pytest.raises(ValueError, match="smooth_value must be a finite number"):
+        corpus_bleu(["a b c"], [["a b d"]], smooth_method="add-k", smooth_value=math.inf)
+    with pytest.raises(ValueError, match="smooth_value must be a finite number"):
+        compute_bleu([1, 1], [2, 2], 2, 2, smooth_method="add-k", smooth_value=math.inf)
+
+
+def test_a_sentence_that_is_not_a_str_raises_naming_it():
+    with pytest.raises(TypeError, match="sentence must be a str, got NoneType"):
+        preprocess(None)
+    for tokenizer in (tokenize_13a, tokenize_char, bleu.tokenize_none):
+        with pytest.raises(TypeError, match="line must be a str, got NoneType"):
+            tokenizer(None)
+    with pytest.raises(TypeError, match="line must be a str, got list"):
+        tokenize_13a(["a", "b"])  # not "unhashable type" from the cache

@@ -121,6 +121,16 @@ def test_scale_spectral_radius_bad_input():
         scale_spectral_radius(torch.randn(4), 1.0)
     with pytest.raises(ValueError, match="matrix"):
         spectral_radius(torch.randn(3, 4))
+    with pytest.raises(ValueError, match="matrix must be square"):
+        spectral_radius(torch.zeros(0, 0))  # no eigenvalue at all: torch's max() would fail
+    with pytest.raises(ValueError, match="weight_hh"):
+        scale_spectral_radius(torch.zeros(0, 0), 1.0)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "rnn"])
+def test_make_cell_refuses_a_nan_keep_bias(kind):
+    with pytest.raises(ValueError, match="keep_bias must be a finite number"):
+        make_cell(kind, 3, 4, keep_bias=float("nan"))  # it used to write NaN biases
 
 
 @pytest.mark.parametrize("module,gate", [(GRUCell(3, 4), "z"), (LSTMCell(3, 4), "f"),
@@ -201,6 +211,8 @@ def test_hidden_grad_norms_bad_input():
         hidden_grad_norms("rnn", 5, cell=RNNCell(3, 4), inputs=torch.randn(2, 4, 3))
     with pytest.raises(ValueError, match="readout"):
         hidden_grad_norms("rnn", 5, cell=RNNCell(3, 4), readout=torch.randn(5))
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        hidden_grad_norms("rnn", 5, batch_size=0)  # it used to return NaNs (a mean over nothing)
 
 
 def test_grad_norm_grid_shape():

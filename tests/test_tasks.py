@@ -66,3 +66,12 @@ def test_bad_arguments():
         korean_number(3.0)
     with pytest.raises(ValueError, match="n must"):
         korean_number(-5)
+
+
+def test_too_large_numbers_and_bad_formats_raise_naming_the_argument():
+    with pytest.raises(ValueError, match="n is too large for Korean number words"):
+        korean_number(10**80)  # num2words' own OverflowError used to come through
+    with pytest.raises(TypeError, match="fmt must be a str, got int"):
+        korean_date(date(2019, 4, 22), fmt=123)  # babel's AttributeError used to come through
+    with pytest.raises(ValueError, match="fmt must not be empty"):
+        korean_date(date(2019, 4, 22), fmt="")

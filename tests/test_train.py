@@ -6,18 +6,17 @@ import torch
 import torch.nn.functional as F
 
 from s2s_lib.batching import make_batch
+from s2s_lib.checkpoint import load_checkpoint, save_checkpoint
 from s2s_lib.models import Seq2Seq
 from s2s_lib.tokenize import PAD_ID
 from s2s_lib.train import (
     History,
     constant,
-    evaluate,
+    evaluate_loss,
     exponential_decay,
     inverse_sigmoid_decay,
     linear_decay,
-    load_checkpoint,
     perplexity,
-    save_checkpoint,
     sequence_loss,
     train,
 )
@@ -142,7 +141,7 @@ def test_training_overfits_a_tiny_reverse_task(batch, attention):
     history = train(model, [batch], steps=200, lr=1e-2, device="cpu", progress=False)
     assert history.num_steps == 200
     assert history.train_loss[-1] < 0.05 < history.train_loss[0]
-    loss, ppl = evaluate(model, [batch])
+    loss, ppl = evaluate_loss(model, [batch])
     assert loss < 0.05 and ppl < 1.06
 
 
@@ -260,7 +259,7 @@ def test_train_rejects_bad_batches_and_model(batch):
 def test_evaluate_averages_over_tokens_and_restores_mode(batch):
     other = make_batch(*reverse_task(n=3, seed=5))
     model = small_model(dropout=0.2).train()
-    loss, ppl = evaluate(model, [batch, other])
+    loss, ppl = evaluate_loss(model, [batch, other])
     assert model.training
     model.eval()
     with torch.no_grad():
@@ -268,8 +267,8 @@ def test_evaluate_averages_over_tokens_and_restores_mode(batch):
                     for b in (batch, other))
     assert loss == pytest.approx(total / (batch.num_tokens + other.num_tokens), rel=1e-5)
     assert ppl == pytest.approx(math.exp(loss))
-    free, _ = evaluate(model, [batch], teacher_forcing_ratio=0.0)
-    assert free != pytest.approx(evaluate(model, [batch])[0])
+    free, _ = evaluate_loss(model, [batch], teacher_forcing_ratio=0.0)
+    assert free != pytest.approx(evaluate_loss(model, [batch])[0])
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -275,7 +275,7 @@ BAD = [
     (lambda: views.line_grid({1: LINE}, {"n": [1, 2]}, title="t", x_label="x", y_label="y"), ValueError, "series has no entry"),
     (lambda: views.line_grid({1: LINE, 2: LINE, 3: LINE}, {"n": [1, 2]}, title="t", x_label="x", y_label="y"), ValueError, "series has keys"),
     (lambda: views.line_grid({(1, 2): LINE}, {"n": [1]}, title="t", x_label="x", y_label="y"), ValueError, "series key"),
-    (lambda: views.line_grid({(): {"a": [1.0, math.nan]}}, {}, title="t", x_label="x", y_label="y"), ValueError, r"series\[\(\)\]\['a'\]\[1\] must be finite"),
+    (lambda: views.line_grid({(): {"a": [1.0, math.nan]}}, {}, title="t", x_label="x", y_label="y"), ValueError, r"series\[\(\)\]\['a'\]\[1\] must be a finite number"),
     (lambda: views.line_grid({(): {"a": ["1"]}}, {}, title="t", x_label="x", y_label="y"), TypeError, "series"),
     (lambda: views.line_grid({(): {"a": ([1, 2, 3], [1, 2])}}, {}, title="t", x_label="x", y_label="y"), ValueError, "same length"),
     (lambda: views.line_grid({(): {"a": [1.0, 0.0]}}, {}, title="t", x_label="x", y_label="y", log_y=True), ValueError, "log_y"),

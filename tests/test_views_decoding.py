@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from s2s_lib import views
-from s2s_lib.beam import attach_beam_tokens, beam_search
+from s2s_lib.beam import beam_search
 from s2s_lib.decode import attach_tokens, greedy_decode, sample_decode
 from s2s_lib.models import Seq2Seq
 from s2s_lib.tokenize import PAD_ID, CharTokenizer
@@ -49,7 +49,7 @@ def traces(attention="bahdanau", K=3):
     beam = beam_search(model, src, lengths, 6, beam_size=K, n_best=2, return_trace=True)
     return {"greedy": attach_tokens(greedy.trace, SRC_TOK, TGT_TOK),
             "sampling (T=1.5)": attach_tokens(sample.trace, SRC_TOK, TGT_TOK),
-            f"beam (K={K})": attach_beam_tokens(beam.trace, SRC_TOK, TGT_TOK)}
+            f"beam (K={K})": attach_tokens(beam.trace, SRC_TOK, TGT_TOK)}
 
 
 class _Scripts(HTMLParser):
@@ -198,7 +198,7 @@ def _bad_stepper():
     case(lambda b: b["beam (K=3)"][0]["nodes"][2].__setitem__("status", "lost"), ValueError, r"\['status'\] must be one of")
     case(lambda b: b["beam (K=3)"][0]["nodes"][2].__setitem__("parent", 9999), ValueError, "earlier node")
     case(lambda b: b["beam (K=3)"][0]["steps"][0].__setitem__("candidates", [0]), ValueError, "candidates")
-    case(lambda b: b["beam (K=3)"][0]["nodes"][1].pop("piece"), ValueError, "attach_beam_tokens")
+    case(lambda b: b["beam (K=3)"][0]["nodes"][1].pop("piece"), ValueError, "attach_tokens")
     case(lambda b: b.__setitem__("greedy", b["greedy"][0]), TypeError, "not one dict")
     return cases
 

@@ -1,5 +1,8 @@
 """Tests for s2s_lib.zoo: recipes, cache keys, train == load, silence, caller's RNG untouched."""
+import hashlib
+import json
 import random
+import sys
 import warnings
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import torch
 from s2s_lib import zoo
 from s2s_lib.data import DataNotFoundError, find_corpus
 from s2s_lib.models import Seq2Seq
+from s2s_lib.checkpoint import save_checkpoint
 
 TINY = zoo.Recipe(name="tiny-test", model=dict(emb_dim=8, hidden_dim=16, attention="general"),
                   max_len=5, src_vocab_size=1200, tgt_vocab_size=500, epochs=1, batch_size=32)
@@ -86,19 +90,35 @@ def test_recipe_key_depends_on_everything_that_changes_the_weights(cache_home):
     assert zoo.cache_path(TINY, data).name == key + ".pt"
 
 
-def test_recipe_key_covers_the_training_code(cache_home, monkeypatch, tmp_path):
-    """Editing models.py/train.py/... must not silently reuse weights from older code."""
+def test_recipe_key_is_about_meaning_not_source_bytes(cache_home, monkeypatch):
+    """Editing comments or checks keeps the key; ZOO_VERSION (bumped when numerics change) moves it."""
     data = zoo.load_data(TINY)
     key = zoo.recipe_key(TINY, data)
-    package = Path(zoo.__file__).parent
-    copy = tmp_path / "s2s_lib"
-    copy.mkdir()
-    for module in zoo._WEIGHT_MODULES:
-        (copy / module).write_bytes((package / module).read_bytes())
-    monkeypatch.setattr(zoo.s2s_lib, "__file__", str(copy / "__init__.py"))
-    assert zoo.recipe_key(TINY, data) == key  # same sources, same key
-    (copy / "train.py").write_bytes((package / "train.py").read_bytes() + b"\n# edited\n")
+    monkeypatch.setattr(zoo, "ZOO_VERSION", zoo.ZOO_VERSION + 1)
     assert zoo.recipe_key(TINY, data) != key
+    monkeypatch.undo()
+    assert zoo.recipe_key(TINY, data) == key
+
+
+FINGERPRINT = Path(__file__).parent / "data" / "zoo_fingerprint.json"
+
+
+def fingerprint(model) -> dict:
+    """Per weight tensor: its sum and its norm (robust to last-bit rounding across CPUs)."""
+    return {k: [float(v.double().sum()), float(v.double().norm())] for k, v in model.state_dict().items()}
+
+
+def test_a_tiny_recipe_still_trains_to_the_recorded_weights(cache_home):
+    """If this fails, the code now trains other weights: bump zoo.ZOO_VERSION (so stale caches are
+    not reused) and re-record with ``python tests/test_zoo.py --record``."""
+    recorded = json.loads(FINGERPRINT.read_text())
+    assert recorded["zoo_version"] == zoo.ZOO_VERSION, "ZOO_VERSION changed: re-record the fingerprint"
+    model, _ = zoo.train_recipe(TINY, zoo.load_data(TINY))
+    ours = fingerprint(model)
+    assert ours.keys() == recorded["tensors"].keys()
+    for name, (total, norm) in recorded["tensors"].items():
+        assert ours[name][1] == pytest.approx(norm, rel=1e-4), name
+        assert ours[name][0] == pytest.approx(total, abs=1e-4 * max(norm, 1.0)), name
 
 
 def test_trained_and_cached_models_are_identical_and_silent(cache_home, capsys, monkeypatch):
@@ -106,7 +126,7 @@ def test_trained_and_cached_models_are_identical_and_silent(cache_home, capsys, 
     first = weights(model)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
-    assert not model.training and data.src_tokenizer.vocab_size == model.config["src_vocab_size"]
+    assert not model.training and data.src_tokenizer.vocab_size == model.config.src_vocab_size
     path = zoo.cache_path(TINY, data)
     assert path.is_file()
 
@@ -148,11 +168,25 @@ def test_get_keeps_the_callers_random_state(cache_home):
         assert after[1] == random.random() and after[2] == np.random.rand()
 
 
-def test_a_damaged_cache_entry_is_retrained(cache_home):
+@pytest.mark.parametrize("damage", ["truncate", "flip a bit", "no sha256", "other config"])
+def test_a_damaged_cache_entry_is_never_used(cache_home, damage):
     model, data = zoo.get(TINY)
     first = weights(model)
     path = zoo.cache_path(TINY, data)
-    path.write_bytes(path.read_bytes()[:100])
+    sha = path.with_suffix(".sha256")
+    assert sha.read_text().split()[0] == hashlib.sha256(path.read_bytes()).hexdigest()
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        path.write_bytes(raw[:100])
+    elif damage == "flip a bit":  # torch.load checks no CRC: this file would load other weights
+        raw[len(raw) // 2] ^= 0x10
+        path.write_bytes(raw)
+    elif damage == "no sha256":
+        sha.unlink()
+    else:  # a valid file with the right key and hash but another architecture
+        other = Seq2Seq(data.src_tokenizer.vocab_size, data.tgt_tokenizer.vocab_size, emb_dim=4, hidden_dim=8)
+        save_checkpoint(path, other, key=zoo.recipe_key(TINY, data))
+        sha.write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "\n")
     zoo.clear_memory()
     with pytest.warns(UserWarning, match="damaged model cache"):
         again, _ = zoo.get(TINY)
@@ -179,3 +213,11 @@ def test_score_reports_bleu_and_perplexity(cache_home):
     assert 0 <= result["bleu"] <= 100
     assert result["ppl"] > 1 and result["loss"] > 0
     assert len(result["hypotheses"]) == len(data.valid)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
+    model, _ = zoo.train_recipe(TINY, zoo.load_data(TINY))
+    FINGERPRINT.write_text(json.dumps({"recipe": TINY.to_dict(), "zoo_version": zoo.ZOO_VERSION,
+                                       "sha256": zoo.weights_sha256(model), "tensors": fingerprint(model)},
+                                      indent=1) + "\n")
+    print(f"wrote {FINGERPRINT}")

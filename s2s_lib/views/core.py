@@ -37,7 +37,8 @@ Adding a view kind (e.g. a decoding stepper):
        })(window.s2sViews);
 
 2. Write a Python constructor (see ``kinds.py``) that validates its arguments with the
-   ``check_*`` helpers below (errors name the argument), turns arrays into plain lists and
+   ``check_*`` helpers of :mod:`s2s_lib.checks` (errors name the argument; the JSON payload
+   checks are at the end of that module), turns arrays into plain lists and
    returns ``View("<kind>", data)``; export it from ``s2s_lib/views/__init__.py``.
 3. Add a browser interaction for the kind in ``tests/browser/view_interactions.py`` (the
    browser test fails on a kind it cannot exercise), unit tests in ``tests/test_views.py``,
@@ -54,14 +55,14 @@ import hashlib
 import html
 import itertools
 import json
-import math
-import numbers
 import re
 import uuid
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
+
+from s2s_lib.checks import check_mapping, check_str, check_type, plain
 
 __all__ = ["View", "escape_json", "KINDS"]
 
@@ -135,12 +136,10 @@ class View:
     """
 
     def __init__(self, kind: str, data: Mapping[str, Any]):
-        if not isinstance(kind, str):
-            raise TypeError(f"kind must be a str, got {type(kind).__name__}")
+        check_str(kind, "kind")
         if not _KIND_RE.match(kind) or kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if not isinstance(data, Mapping):
-            raise TypeError(f"data must be a mapping, got {type(data).__name__}")
+        check_type(data, "data", Mapping, "a mapping")
         self.kind = kind
         self.data = dict(data)
         self._json = escape_json(self.data)  # fails early on NaN / non-JSON data
@@ -181,9 +180,7 @@ class View:
         Returns:
             The path written, as a ``Path``.
         """
-        if not isinstance(path, (str, Path)):
-            raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
-        path = Path(path)
+        path = Path(check_type(path, "path", (str, Path), "a str or Path"))
         page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                 f"<title>{html.escape(self.title or self.kind)}</title>\n</head>\n"
@@ -192,67 +189,7 @@ class View:
         return path
 
 
-# --------------------------------------------------------------------------- validation
-
-def plain(value: Any) -> Any:
-    """Turn a torch tensor or numpy array/scalar into Python lists/numbers; leave the rest."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor
-        value = value.detach().cpu()
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        return value.tolist()
-    return value
-
-
-def check_str(value: Any, name: str) -> str:
-    """``value`` if it is a str, else ``TypeError`` naming ``name``."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    return value
-
-
-def check_number(value: Any, name: str, digits: int = 4) -> float | int:
-    """A finite real number (ints kept), rounded to ``digits`` significant digits."""
-    value = plain(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    return float(f"{float(value):.{digits}g}")
-
-
-def check_numbers(values: Any, name: str, digits: int = 4) -> list:
-    """A non-empty 1-D sequence (list, tuple, numpy array or tensor) of finite numbers."""
-    values = plain(values)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}")
-    if len(values) == 0:
-        raise ValueError(f"{name} must not be empty")
-    return [check_number(v, f"{name}[{i}]", digits) for i, v in enumerate(values)]
-
-
-def check_matrix(values: Any, name: str, shape: tuple[int, int], digits: int = 4) -> list[list]:
-    """A 2-D array of finite numbers with exactly ``shape`` = (rows, columns)."""
-    values = plain(values)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be a 2-D array, got {type(values).__name__}")
-    got = (len(values), len(values[0]) if len(values) and isinstance(values[0], Sequence) else None)
-    if len(values) != shape[0] or any(not isinstance(r, Sequence) or len(r) != shape[1] for r in values):
-        raise ValueError(f"{name} must have shape {shape}, got {got[0]} rows "
-                         f"(first row length {got[1]})")
-    return [check_numbers(row, f"{name}[{i}]", digits) for i, row in enumerate(values)]
-
-
-def check_tokens(values: Any, name: str) -> list[str]:
-    """A non-empty list of strings (tokens or labels)."""
-    values = plain(values)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be a list of str, got {type(values).__name__}")
-    if len(values) == 0:
-        raise ValueError(f"{name} must not be empty")
-    return [check_str(v, f"{name}[{i}]") for i, v in enumerate(values)]
-
+# --------------------------------------------------------------------------- controls
 
 def label(value: Any) -> str:
     """How a control value is shown: ``0.5`` -> "0.5", ``1.0`` -> "1", "lstm" -> "lstm"."""
@@ -261,35 +198,11 @@ def label(value: Any) -> str:
     return str(value)
 
 
-def check_controls(controls: Any, name: str = "controls") -> list[tuple[str, list]]:
-    """Validate an ordered mapping control name -> list of values (str or finite numbers).
-
-    Returns:
-        ``[(control name, [value, ...]), ...]`` in the mapping's order, values as plain Python.
-    """
-    if not isinstance(controls, Mapping):
-        raise TypeError(f"{name} must be a dict of control name -> list of values, "
-                        f"got {type(controls).__name__}")
-    out = []
-    for key, values in controls.items():
-        check_str(key, f"{name} key {key!r}")
-        values = plain(values)
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise TypeError(f"{name}[{key!r}] must be a list of values, got {type(values).__name__}")
-        if len(values) == 0:
-            raise ValueError(f"{name}[{key!r}] must list at least one value")
-        checked = []
-        for i, v in enumerate(values):
-            v = plain(v)
-            checked.append(v if isinstance(v, str) else check_number(v, f"{name}[{key!r}][{i}]", 12))
-        if len(set(checked)) != len(checked):
-            raise ValueError(f"{name}[{key!r}] has repeated values: {checked}")
-        out.append((key, checked))
-    return out
-
-
 def control_spec(cname: str, values: list, initial: Any, name: str) -> dict:
-    """The JSON description of one control: a slider for numbers, a select for strings."""
+    """The JSON description of one control: a slider for numbers, a select for strings.
+
+    ``initial`` is the starting value (``None``: the first); ``name`` names it in errors.
+    """
     numeric = all(not isinstance(v, str) for v in values)
     if initial is None:
         index = 0
@@ -302,6 +215,22 @@ def control_spec(cname: str, values: list, initial: Any, name: str) -> dict:
             "widget": "slider" if numeric else "select", "initial": index}
 
 
+def control_specs(controls: list[tuple[str, list]], initial: Mapping | None,
+                  name: str = "initial") -> list[dict]:
+    """:func:`control_spec` of every control (from :func:`~s2s_lib.checks.check_controls`).
+
+    ``initial`` optionally maps control names to starting values (default: each first value);
+    an unknown control name is a ``ValueError`` naming ``name``.
+    """
+    start = {} if initial is None else check_mapping(
+        initial, name, what="a dict of control name -> value")
+    names = [c for c, _ in controls]
+    unknown = [k for k in start if k not in names]
+    if unknown:
+        raise ValueError(f"{name} names unknown control(s) {unknown}; controls are {names}")
+    return [control_spec(c, values, start.get(c), name) for c, values in controls]
+
+
 def grid_frames(grid: Any, controls: list[tuple[str, list]], name: str) -> list:
     """The values of ``grid`` for every combination of the controls, in row-major order.
 
@@ -309,8 +238,7 @@ def grid_frames(grid: Any, controls: list[tuple[str, list]], name: str) -> list:
     control a bare value is accepted as key, with no controls the key is ``()``.
     Raises ``ValueError`` naming ``name`` on a missing or unknown combination.
     """
-    if not isinstance(grid, Mapping):
-        raise TypeError(f"{name} must be a dict keyed by control values, got {type(grid).__name__}")
+    check_mapping(grid, name, what="a dict keyed by control values")
     names = tuple(c for c, _ in controls)
     table = {}
     for key, value in grid.items():

@@ -9,54 +9,34 @@
   path highlighted, with a step slider that grows the tree step by step.
 
 Both are built from decode traces (plain data): ``greedy_decode`` / ``sample_decode`` with
-``return_trace=True`` and ``s2s_lib.decode.attach_tokens``, and ``beam_search`` with
-``return_trace=True`` and ``s2s_lib.beam.attach_beam_tokens``. The constructors check the
+``return_trace=True`` and ``s2s_lib.trace.attach_tokens``, and ``beam_search`` with
+``return_trace=True`` and ``s2s_lib.trace.attach_tokens``. The constructors check the
 traces (errors name the argument), keep only what the browser draws, and round numbers.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .core import View, check_number, check_numbers, check_str, check_tokens, plain
+from s2s_lib.checks import (check_int, check_list, check_mapping, check_number, check_probs,
+                            check_str, check_tokens, plain)
+
+from .core import View
 
 __all__ = ["decode_stepper", "beam_tree"]
 
 _STATUSES = ("root", "kept", "finished", "pruned")
+# A trace without its token strings: say how to add them (check_mapping's hints).
+_TOKEN_HINTS = dict.fromkeys(
+    ("src_tokens", "piece", "input_token", "top_tokens", "chosen_token"),
+    " -- add the token strings first with s2s_lib.trace.attach_tokens (greedy, sampling) or "
+    "s2s_lib.trace.attach_tokens (beam search)")
 
 
-def _check_mapping(value: Any, name: str, keys: Sequence[str]) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a dict (a decode trace), got {type(value).__name__}")
-    missing = [k for k in keys if k not in value]
-    if missing:
-        hint = ""
-        if any(k in ("src_tokens", "piece", "input_token", "top_tokens", "chosen_token") for k in missing):
-            hint = (" -- add the token strings first with s2s_lib.decode.attach_tokens (greedy, "
-                    "sampling) or s2s_lib.beam.attach_beam_tokens (beam search)")
-        raise ValueError(f"{name} is missing the key(s) {missing}{hint}")
-    return value
-
-
-def _check_list(value: Any, name: str, allow_empty: bool = False) -> list:
-    value = plain(value)
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a list, got {type(value).__name__}")
-    if not value and not allow_empty:
-        raise ValueError(f"{name} must not be empty")
-    return list(value)
-
-
-def _check_probs(values: Any, name: str) -> list:
-    probs = check_numbers(values, name)
-    if any(p < 0 or p > 1 + 1e-6 for p in probs):
-        raise ValueError(f"{name} must hold probabilities in [0, 1]")
-    return probs
-
-
-def _check_attention(row: Any, name: str, n_src: int) -> list | None:
+def _attention(row: Any, name: str, n_src: int) -> list | None:
+    """An attention row of a trace (or ``None``): one probability per source token."""
     if row is None:
         return None
-    weights = _check_probs(row, name)
+    weights = check_probs(row, name)
     if len(weights) != n_src:
         raise ValueError(f"{name} must have one weight per source token ({n_src}), got {len(weights)}")
     return weights
@@ -64,7 +44,7 @@ def _check_attention(row: Any, name: str, n_src: int) -> list | None:
 
 def _bars(step: Mapping, name: str, top_k: int) -> list:
     tokens = check_tokens(step["top_tokens"], f"{name}['top_tokens']")
-    probs = _check_probs(step["top_probs"], f"{name}['top_probs']")
+    probs = check_probs(step["top_probs"], f"{name}['top_probs']")
     if len(tokens) != len(probs):
         raise ValueError(f"{name}: top_tokens and top_probs must have the same length, "
                          f"got {len(tokens)} and {len(probs)}")
@@ -73,33 +53,34 @@ def _bars(step: Mapping, name: str, top_k: int) -> list:
 
 def _single_frame(trace: Mapping, where: str, n_src: int, top_k: int) -> dict:
     """A greedy / sampling trace -> the stepper's frame."""
-    steps = _check_list(trace["steps"], f"{where}['steps']")
+    steps = check_list(trace["steps"], f"{where}['steps']")
     frame_steps, prefix = [], []
     for t, step in enumerate(steps):
         name = f"{where}['steps'][{t}]"
-        _check_mapping(step, name, ("input_token", "top_tokens", "top_probs", "chosen_token",
-                                    "chosen_prob", "attention"))
+        check_mapping(step, name, ("input_token", "top_tokens", "top_probs", "chosen_token",
+                                   "chosen_prob", "attention"), hints=_TOKEN_HINTS)
         bars = _bars(step, name, top_k)
         chosen = check_str(step["chosen_token"], f"{name}['chosen_token']")
         rank = next((k for k, (tok, _) in enumerate(bars) if tok == chosen), -1)
         frame_steps.append({
             "input": check_str(step["input_token"], f"{name}['input_token']"),
             "prefix": list(prefix), "bars": bars, "chosen": chosen, "rank": rank,
-            "chosen_prob": _check_probs([step["chosen_prob"]], f"{name}['chosen_prob']")[0],
-            "attention": _check_attention(step["attention"], f"{name}['attention']", n_src),
+            "chosen_prob": check_probs([step["chosen_prob"]], f"{name}['chosen_prob']")[0],
+            "attention": _attention(step["attention"], f"{name}['attention']", n_src),
         })
         prefix.append(chosen)
     return {"beam": False, "text": check_str(trace["text"], f"{where}['text']"),
             "finished": bool(trace["finished"]), "steps": frame_steps}
 
 
-def _check_beam_nodes(trace: Mapping, where: str) -> list[dict]:
+def _beam_nodes(trace: Mapping, where: str) -> list[dict]:
     """The nodes of a beam trace, checked: ids 0..n-1, parents earlier, known statuses."""
-    nodes = _check_list(trace["nodes"], f"{where}['nodes']")
+    nodes = check_list(trace["nodes"], f"{where}['nodes']")
     out = []
     for k, node in enumerate(nodes):
         name = f"{where}['nodes'][{k}]"
-        _check_mapping(node, name, ("id", "parent", "step", "piece", "score", "norm_score", "status"))
+        check_mapping(node, name, ("id", "parent", "step", "piece", "score", "norm_score", "status"),
+                      hints=_TOKEN_HINTS)
         if plain(node["id"]) != k:
             raise ValueError(f"{name}['id'] must be {k} (nodes are numbered in order), got {node['id']!r}")
         parent = plain(node["parent"])
@@ -134,16 +115,17 @@ def _path(nodes: list[dict], node: int) -> list[str]:
 
 def _beam_frame(trace: Mapping, where: str, n_src: int, top_k: int) -> dict:
     """A beam-search trace -> the stepper's frame."""
-    nodes = _check_beam_nodes(trace, where)
-    steps = _check_list(trace["steps"], f"{where}['steps']")
+    nodes = _beam_nodes(trace, where)
+    steps = check_list(trace["steps"], f"{where}['steps']")
     frame_steps = []
     for t, step in enumerate(steps):
         name = f"{where}['steps'][{t}]"
-        _check_mapping(step, name, ("expanded", "candidates"))
+        check_mapping(step, name, ("expanded", "candidates"), hints=_TOKEN_HINTS)
         hyps, index = [], {}
-        for e_i, e in enumerate(_check_list(step["expanded"], f"{name}['expanded']")):
+        for e_i, e in enumerate(check_list(step["expanded"], f"{name}['expanded']")):
             ename = f"{name}['expanded'][{e_i}]"
-            _check_mapping(e, ename, ("node", "input_token", "top_tokens", "top_probs", "attention"))
+            check_mapping(e, ename, ("node", "input_token", "top_tokens", "top_probs", "attention"),
+                          hints=_TOKEN_HINTS)
             node = plain(e["node"])
             if not isinstance(node, int) or not 0 <= node < len(nodes):
                 raise ValueError(f"{ename}['node'] must be a node id, got {node!r}")
@@ -151,9 +133,9 @@ def _beam_frame(trace: Mapping, where: str, n_src: int, top_k: int) -> dict:
             hyps.append({"prefix": _path(nodes, node), "score": nodes[node]["score"],
                          "input": check_str(e["input_token"], f"{ename}['input_token']"),
                          "bars": _bars(e, ename, top_k),
-                         "attention": _check_attention(e["attention"], f"{ename}['attention']", n_src)})
+                         "attention": _attention(e["attention"], f"{ename}['attention']", n_src)})
         cands = []
-        for c in _check_list(step["candidates"], f"{name}['candidates']", allow_empty=True):
+        for c in check_list(step["candidates"], f"{name}['candidates']", empty=True):
             c = plain(c)
             if not isinstance(c, int) or not 0 <= c < len(nodes) or nodes[c]["parent"] not in index:
                 raise ValueError(f"{name}['candidates'] must list nodes whose parent was expanded "
@@ -173,7 +155,7 @@ def decode_stepper(traces: Mapping[str, Sequence[Mapping]], *, title: str,
     Example (the beam-search chapter)::
 
         greedy = attach_tokens(greedy_decode(model, src, lengths, 30, return_trace=True).trace, ko, en)
-        beam = attach_beam_tokens(beam_search(model, src, lengths, 30, beam_size=3,
+        beam = attach_tokens(beam_search(model, src, lengths, 30, beam_size=3,
                                               return_trace=True).trace, ko, en)
         decode_stepper({"greedy": greedy, "beam (K=3)": beam}, title="Decoding, step by step")
 
@@ -181,7 +163,7 @@ def decode_stepper(traces: Mapping[str, Sequence[Mapping]], *, title: str,
         traces: ordered dict strategy name -> one trace per sentence (the same sentences, in
             the same order, for every strategy). A trace is an entry of a decode trace with
             its token strings: ``attach_tokens(greedy_decode(..., return_trace=True).trace,
-            ...)[i]`` (also sampling), or ``attach_beam_tokens(beam_search(...,
+            ...)[i]`` (also sampling), or ``attach_tokens(beam_search(...,
             return_trace=True).trace, ...)[i]``.
         title: the view's title.
         names: labels of the sentences in the picker (default: the source pieces joined).
@@ -190,12 +172,10 @@ def decode_stepper(traces: Mapping[str, Sequence[Mapping]], *, title: str,
         A ``View`` of kind ``"stepper"``: sentence and strategy pickers, ◀ / ▶ buttons and a
         step slider.
     """
-    if not isinstance(traces, Mapping):
-        raise TypeError(f"traces must be a dict strategy name -> list of traces, got {type(traces).__name__}")
+    check_mapping(traces, "traces", what="a dict strategy name -> list of traces")
     if not traces:
         raise ValueError("traces must name at least one strategy")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    top_k = check_int(top_k, "top_k")
     strategies = [check_str(k, f"traces key {k!r}") for k in traces]
     sources: list[list[str]] | None = None
     frames = []
@@ -205,11 +185,11 @@ def decode_stepper(traces: Mapping[str, Sequence[Mapping]], *, title: str,
         if isinstance(sents, Mapping):
             raise TypeError(f"{where} must be a list of per-sentence traces (e.g. result.trace after "
                             "attach_tokens), not one dict")
-        sents = _check_list(sents, where)
+        sents = check_list(sents, where)
         if sources is None:
             sources = []
             for i, trace in enumerate(sents):
-                _check_mapping(trace, f"{where}[{i}]", ("src_tokens",))
+                check_mapping(trace, f"{where}[{i}]", ("src_tokens",), hints=_TOKEN_HINTS)
                 sources.append(check_tokens(trace["src_tokens"], f"{where}[{i}]['src_tokens']"))
         elif len(sents) != len(sources):
             raise ValueError(f"{where} has {len(sents)} sentences but traces[{strategies[0]!r}] has "
@@ -217,13 +197,13 @@ def decode_stepper(traces: Mapping[str, Sequence[Mapping]], *, title: str,
         row = []
         for i, trace in enumerate(sents):
             name = f"{where}[{i}]"
-            _check_mapping(trace, name, ("src_tokens", "text", "finished", "steps"))
+            check_mapping(trace, name, ("src_tokens", "text", "finished", "steps"), hints=_TOKEN_HINTS)
             if check_tokens(trace["src_tokens"], f"{name}['src_tokens']") != sources[i]:
                 raise ValueError(f"{name} decodes another source sentence than traces["
                                  f"{strategies[0]!r}][{i}]: every strategy must decode the same sentences")
             beam = trace.get("method") == "beam"
             if beam:
-                _check_mapping(trace, name, ("nodes",))
+                check_mapping(trace, name, ("nodes",), hints=_TOKEN_HINTS)
             make = _beam_frame if beam else _single_frame
             row.append(make(trace, name, len(sources[i]), top_k))
         frames.append(row)
@@ -244,23 +224,24 @@ def beam_tree(trace: Mapping, *, title: str) -> View:
 
     Example::
 
-        trace = attach_beam_tokens(beam_search(model, src, lengths, 30, beam_size=3,
+        trace = attach_tokens(beam_search(model, src, lengths, 30, beam_size=3,
                                                return_trace=True).trace, ko, en)[0]
         beam_tree(trace, title="Beam search, K = 3")
 
     Args:
         trace: one sentence's beam-search trace with token strings (an entry of
-            ``attach_beam_tokens(result.trace, src_tokenizer, tgt_tokenizer)``).
+            ``attach_tokens(result.trace, src_tokenizer, tgt_tokenizer)``).
         title: the view's title.
     Returns:
         A ``View`` of kind ``"beam_tree"``: an SVG tree (x = step), a slider revealing the
         search step by step and a toggle that shows or hides the pruned candidates.
     """
-    _check_mapping(trace, "trace", ("method", "src_tokens", "text", "nodes", "winner", "beam_size"))
+    check_mapping(trace, "trace", ("method", "src_tokens", "text", "nodes", "winner", "beam_size"),
+                  hints=_TOKEN_HINTS)
     if trace["method"] != "beam":
         raise ValueError(f"trace must come from beam_search (method 'beam'), got method {trace['method']!r}")
-    nodes = _check_beam_nodes(trace, "trace")
-    winner = _check_list(trace["winner"], "trace['winner']")
+    nodes = _beam_nodes(trace, "trace")
+    winner = check_list(trace["winner"], "trace['winner']")
     if winner[0] != 0 or any(not isinstance(n, int) or not 0 <= n < len(nodes) for n in winner):
         raise ValueError("trace['winner'] must be a list of node ids starting at the root 0")
     if any(nodes[b]["parent"] != a for a, b in zip(winner, winner[1:])):

@@ -12,25 +12,16 @@ import base64
 import io
 from typing import Any, Mapping, Sequence
 
-from .core import (View, check_controls, check_matrix, check_number, check_numbers,
-                   check_str, check_tokens, control_spec, grid_frames, label, plain)
+from s2s_lib.checks import (check_choice, check_controls, check_int, check_list, check_mapping,
+                            check_matrix, check_number, check_numbers, check_str, check_tokens,
+                            plain)
+
+from .core import View, control_spec, control_specs, grid_frames, label
 
 __all__ = ["line_grid", "prob_bars", "attention_explorer", "figure_switcher"]
 
 
-def _check_initial(initial: Any, controls: list, name: str = "initial") -> dict:
-    if initial is None:
-        return {}
-    if not isinstance(initial, Mapping):
-        raise TypeError(f"{name} must be a dict of control name -> value, got {type(initial).__name__}")
-    names = [c for c, _ in controls]
-    unknown = [k for k in initial if k not in names]
-    if unknown:
-        raise ValueError(f"{name} names unknown control(s) {unknown}; controls are {names}")
-    return dict(initial)
-
-
-def _check_line(value: Any, name: str) -> tuple[list, list]:
+def _line_points(value: Any, name: str) -> tuple[list, list]:
     """``ys`` (x = 1..n) or ``(xs, ys)`` -> (xs, ys) as lists of numbers of equal length."""
     value = plain(value)
     if (isinstance(value, tuple) and len(value) == 2
@@ -69,7 +60,7 @@ def line_grid(series: Mapping, controls: Mapping[str, Sequence], *, title: str, 
         moving a control shows how the lines grow or shrink.
     """
     ctrls = check_controls(controls, "controls")
-    start = _check_initial(initial, ctrls)
+    specs = control_specs(ctrls, initial)
     names: list[str] = []
     frames = []
     y_all = []
@@ -81,7 +72,7 @@ def line_grid(series: Mapping, controls: Mapping[str, Sequence], *, title: str, 
         frame = []
         for line_name, value in lines.items():
             check_str(line_name, f"{where} line name {line_name!r}")
-            xs, ys = _check_line(value, f"{where}[{line_name!r}]")
+            xs, ys = _line_points(value, f"{where}[{line_name!r}]")
             if log_y and min(ys) <= 0:
                 raise ValueError(f"{where}[{line_name!r}] has y <= 0, which log_y=True cannot "
                                  "draw; clamp it (e.g. max(y, 1e-30)) or use log_y=False")
@@ -96,8 +87,7 @@ def line_grid(series: Mapping, controls: Mapping[str, Sequence], *, title: str, 
     data = {
         "title": check_str(title, "title"), "x_label": check_str(x_label, "x_label"),
         "y_label": check_str(y_label, "y_label"), "log_y": bool(log_y), "y_range": [lo, hi],
-        "controls": [control_spec(c, vals, start.get(c), "initial") for c, vals in ctrls],
-        "names": names, "frames": frames,
+        "controls": specs, "names": names, "frames": frames,
     }
     return View("line_grid", data)
 
@@ -122,9 +112,7 @@ def prob_bars(grid: Mapping, *, control: str = "temperature", title: str,
         A ``View`` of kind ``"prob_bars"``; bar lengths share one scale across values.
     """
     check_str(control, "control")
-    if not isinstance(grid, Mapping):
-        raise TypeError(f"grid must be a dict of {control} value -> list of (label, prob), "
-                        f"got {type(grid).__name__}")
+    check_mapping(grid, "grid", what=f"a dict of {control} value -> list of (label, prob)")
     if not grid:
         raise ValueError("grid must not be empty")
     ctrls = check_controls({control: list(grid.keys())}, "grid keys")
@@ -172,20 +160,12 @@ def attention_explorer(items: Sequence[Mapping], *, title: str,
     Returns:
         A ``View`` of kind ``"attention_explorer"``.
     """
-    items = plain(items)
-    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
-        raise TypeError(f"items must be a list of dicts, got {type(items).__name__}")
-    if not items:
-        raise ValueError("items must not be empty")
+    items = check_list(items, "items", "a list of dicts")
     scores: list[str] | None = None
     out = []
     for i, item in enumerate(items):
         where = f"items[{i}]"
-        if not isinstance(item, Mapping):
-            raise TypeError(f"{where} must be a dict, got {type(item).__name__}")
-        missing = {"name", "src_tokens", "tgt_tokens", "weights"} - set(item)
-        if missing:
-            raise ValueError(f"{where} is missing the key(s) {sorted(missing)}")
+        check_mapping(item, where, ("name", "src_tokens", "tgt_tokens", "weights"))
         src = check_tokens(item["src_tokens"], f"{where}['src_tokens']")
         tgt = check_tokens(item["tgt_tokens"], f"{where}['tgt_tokens']")
         weights = item["weights"]
@@ -204,12 +184,8 @@ def attention_explorer(items: Sequence[Mapping], *, title: str,
             matrices.append(m)
         out.append({"name": check_str(item["name"], f"{where}['name']"), "src": src, "tgt": tgt,
                     "weights": matrices})
-    if initial_score is None:
-        start = 0
-    elif initial_score not in scores:
-        raise ValueError(f"initial_score must be one of {scores}, got {initial_score!r}")
-    else:
-        start = scores.index(initial_score)
+    start = 0 if initial_score is None else scores.index(
+        check_choice(initial_score, "initial_score", scores))
     return View("attention_explorer", {"title": check_str(title, "title"), "scores": scores,
                                        "initial_score": start, "items": out})
 
@@ -253,14 +229,11 @@ def figure_switcher(figures: Mapping, controls: Mapping[str, Sequence], *, title
         A ``View`` of kind ``"figure_switcher"``.
     """
     ctrls = check_controls(controls, "controls")
-    start = _check_initial(initial, ctrls)
-    if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi <= 0:
-        raise ValueError(f"dpi must be a positive int, got {dpi!r}")
+    specs = control_specs(ctrls, initial)
+    dpi = check_int(dpi, "dpi")
     frames = []
     for combo, figure in grid_frames(figures, ctrls, "figures"):
         png = _png_bytes(figure, f"figures[{combo!r}]", dpi, close)
         frames.append("data:image/png;base64," + base64.b64encode(png).decode("ascii"))
     return View("figure_switcher", {
-        "title": check_str(title, "title"),
-        "controls": [control_spec(c, vals, start.get(c), "initial") for c, vals in ctrls],
-        "frames": frames})
+        "title": check_str(title, "title"), "controls": specs, "frames": frames})

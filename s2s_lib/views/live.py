@@ -20,6 +20,8 @@ import numbers
 import traceback
 from typing import Any, Callable
 
+from s2s_lib.checks import check_callable
+
 __all__ = ["live", "LiveUnavailable"]
 
 
@@ -98,8 +100,7 @@ def live(render: Callable[..., Any], /, **controls: Any):
         starting values and says why it is not live. An exception raised by ``render`` is
         shown in the output (its last line) instead of the view.
     """
-    if not callable(render):
-        raise TypeError(f"render must be callable, got {type(render).__name__}")
+    check_callable(render, "render")
     if not controls:
         raise ValueError("live needs at least one control, e.g. live(render, sentence='...')")
     values = {name: _initial(name, spec) for name, spec in controls.items()}

@@ -1,0 +1,124 @@
+"""Checkpoints: a trained model's config and weights in one file, safe to load.
+
+* :func:`save_checkpoint` writes ``{format, version, config, state_dict, optimizer_state_dict,
+  extra}`` with ``torch.save`` (to a temporary file, then renamed: never a half file);
+* :func:`load_checkpoint` reads it with ``torch.load(weights_only=True)`` (no arbitrary
+  pickles), validates the config (:class:`~s2s_lib.models.Seq2SeqConfig`) and compares the
+  weights' names and shapes with the ones the config implies *before* building the model,
+  so a damaged or hostile file fails with a ``ValueError`` that says what is wrong instead of
+  allocating whatever its config asks for.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from s2s_lib import pick_device
+from s2s_lib.checks import check_plain, check_type
+from s2s_lib.models import Seq2Seq, Seq2SeqConfig
+
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint"]
+
+CHECKPOINT_FORMAT = "s2s_lib.checkpoint"
+CHECKPOINT_VERSION = 1
+
+def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Optimizer | None = None,
+                    **extra) -> Path:
+    """Save the model's config and weights (and optionally the optimizer) to ``path``.
+
+    Args:
+        path: file to write (parent folders are created). Written to a temporary file
+            first and renamed, so an interrupted save never leaves a half file.
+        model: a :class:`~s2s_lib.models.Seq2Seq` (anything with ``.config`` that
+            ``Seq2Seq(**config)`` rebuilds).
+        optimizer: also store its ``state_dict`` (returned by :func:`load_checkpoint` as
+            ``extra["optimizer_state_dict"]``).
+        **extra: plain metadata (e.g. ``epoch=3, bleu=12.5, recipe="kor-eng-gru"``).
+    Returns:
+        The path written.
+    """
+    check_type(model, "model", Seq2Seq)
+    if optimizer is not None:
+        check_type(optimizer, "optimizer", torch.optim.Optimizer, "a torch.optim.Optimizer or None")
+    if "optimizer_state_dict" in extra:
+        raise ValueError("'optimizer_state_dict' is reserved; pass the optimizer as optimizer=")
+    check_plain(extra, "extra")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else None,
+        "extra": dict(extra),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device | None = None
+                    ) -> tuple[Seq2Seq, dict]:
+    """Rebuild a model from a file written by :func:`save_checkpoint`.
+
+    Args:
+        path: the checkpoint file.
+        map_location: device for the weights (default: CPU).
+    Returns:
+        ``(model, extra)``: the model in eval mode and the metadata given to
+        :func:`save_checkpoint` (plus ``"optimizer_state_dict"`` if one was saved).
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is truncated/corrupted, is not an s2s_lib checkpoint, or
+            its weights do not fit its config; the message says which.
+    """
+    path = Path(path)
+    try:
+        device = pick_device(map_location or "cpu")
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"map_location={map_location!r} is not a usable device: {err}") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # zip/pickle errors of torch.load come in many types
+        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupted file?): "
+                         f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an s2s_lib checkpoint (no 'format': {CHECKPOINT_FORMAT!r} entry; "
+                         "was it written with torch.save instead of save_checkpoint?)")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path} has checkpoint version {payload.get('version')!r}; "
+                         f"this s2s_lib reads version {CHECKPOINT_VERSION}")
+    for key in ("config", "state_dict", "extra"):
+        if not isinstance(payload.get(key), dict):
+            raise ValueError(f"{path} is a damaged checkpoint: '{key}' is missing or not a dict")
+    try:
+        config = Seq2SeqConfig(**payload["config"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path} has an invalid model config {payload['config']!r}: {err}") from err
+    with torch.device("meta"):  # the expected shapes, without allocating any weights
+        expected = {k: v.shape for k, v in Seq2Seq(config).state_dict().items()}
+    state = payload["state_dict"]
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong_shape = [f"{k}: {tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else type(state[k]).__name__}"
+                   f" in file, {tuple(shape)} for the config"
+                   for k, shape in expected.items()
+                   if k in state and (not isinstance(state[k], torch.Tensor) or state[k].shape != shape)]
+    if missing or unexpected or wrong_shape:
+        parts = ([f"missing weights {missing[:5]}"] if missing else []) + \
+                ([f"unexpected weights {unexpected[:5]}"] if unexpected else []) + \
+                (["shape mismatch " + "; ".join(wrong_shape[:5])] if wrong_shape else [])
+        raise ValueError(f"{path}: the weights do not match the config ({', '.join(parts)})")
+    with torch.random.fork_rng(devices=[]):  # random init is overwritten: keep the caller's RNG
+        model = Seq2Seq(config)
+    model.load_state_dict(state)
+    model.to(device)
+    model.eval()
+    extra = dict(payload["extra"])
+    if payload.get("optimizer_state_dict") is not None:
+        extra["optimizer_state_dict"] = payload["optimizer_state_dict"]
+    return model, extra
