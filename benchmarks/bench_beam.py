@@ -1,8 +1,8 @@
 """Benchmark: batched beam search vs one sentence and one hypothesis at a time (Chapter 8).
 
 :func:`s2s_lib.beam.beam_search` advances all B sentences x K hypotheses as one (B*K)-row
-batch through the decoder; :func:`s2s_lib.beam.beam_search_reference` (the version the
-chapter shows) runs the decoder once per hypothesis per step, with a batch of one. Both
+batch through the decoder; :func:`s2s_lib.beam.beam_search_one` (the version the
+chapter shows) runs the decoder once per hypothesis per step, one sentence at a time. Both
 implement the same algorithm, so their outputs must be identical; this script checks that
 and times both on a trained zoo model (Bahdanau attention), beam size 5, 64 real test
 sentences, 2 CPU threads.
@@ -20,7 +20,7 @@ import torch
 
 from s2s_lib import set_seed, zoo
 from s2s_lib.batching import Batch
-from s2s_lib.beam import beam_search, beam_search_reference
+from s2s_lib.beam import BeamResult, beam_search, beam_search_one
 
 
 def timed_pair(fast, slow, repeats: int):
@@ -55,7 +55,8 @@ def main() -> None:
 
     fast_all, slow_all, fast, slow = timed_pair(
         lambda: beam_search(model, src, lengths, args.max_len, **kw),
-        lambda: beam_search_reference(model, src, lengths, args.max_len, **kw), args.repeats)
+        lambda: BeamResult([beam_search_one(model, src[i, :n], args.max_len, **kw)
+                            for i, n in enumerate(lengths.tolist())]), args.repeats)
     fast_s, slow_s = statistics.median(fast_all), statistics.median(slow_all)
 
     # identical outputs: every n-best list, token for token, scores to float rounding

@@ -67,7 +67,7 @@ def tutorial_forward(model: Seq2Seq, src, src_lengths, tgt_in):
 def _tutorial_step(model, emb, hidden, enc_out, mask):
     """One decoder step; returns (features for the output layer, new hidden)."""
     dec = model.decoder
-    kind = model.config["attention"]
+    kind = model.config.attention
     if kind is None:
         out, hidden = dec.rnn(emb.unsqueeze(1), hidden)
         return out.squeeze(1), hidden

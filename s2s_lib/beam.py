@@ -1,11 +1,9 @@
 """Beam search (빔 서치) for the encoder-decoder models (Chapter "Beam search").
 
-Greedy decoding commits to the most likely word at every step and can never take it back;
-exhaustive search (:func:`s2s_lib.toy.exhaustive_search`) scores every possible output and
-is exponential in the length. Beam search keeps the ``K`` best partial translations (the
-*beam*, 빔) at every step -- the idea goes back to speech recognition (Lowerre 1976, the
-Harpy system) and is the decoder of Sutskever, Vinyals & Le (2014) and Bahdanau, Cho &
-Bengio (2015). Length normalisation follows Wu et al. (2016, GNMT), section 7.
+Greedy decoding commits to the most likely word at every step; exhaustive search
+(:func:`s2s_lib.toy.exhaustive_search`) is exponential in the length. Beam search keeps the
+``K`` best partial translations (the *beam*, 빔) at every step (Lowerre 1976; the decoder of
+Sutskever et al. 2014 and Bahdanau et al. 2015), ranked with :mod:`s2s_lib.length_penalty`.
 
 The algorithm, for one sentence with beam size K:
 
@@ -21,94 +19,31 @@ The algorithm, for one sentence with beam size K:
    hypotheses and no live one can still beat the ``n_best``-th best of them. Extending a
    hypothesis only lowers its raw score, and the length penalty's divisor grows with the
    length, so a live hypothesis with raw score ``s`` can reach at best ``s / lp(max_len)``
-   (:meth:`LengthPenalty.best_possible`). Early stopping never changes the result.
-5. At ``max_len`` the search ends. The answer is the ``n_best`` finished hypotheses with the
-   best normalised scores; only if there are fewer, the best cut-off live hypotheses fill
-   the list, ranked after the finished ones, with ``finished=False``.
+   (``LengthPenalty.best_possible``). Early stopping never changes the result.
+5. At ``max_len`` the search ends. The answer: the ``n_best`` best finished hypotheses; if
+   there are fewer, cut-off live ones (``finished=False``) fill the list after them.
 
 :func:`beam_search_one` writes this plainly, one sentence and one hypothesis at a time;
 :func:`beam_search` -- the one the library uses -- advances all B sentences x K
 hypotheses as one (B*K)-row batch. Both call :func:`select_candidates`, and the tests check
 that they agree. With ``beam_size=1`` and no length normalisation this is greedy decoding.
-``|Y|`` counts the scored tokens of a hypothesis: the words plus the final ``<eos>``.
 """
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from s2s_lib.checks import check_bool, check_decoder_model, check_int, check_real, inference, model_device
+from s2s_lib.checks import check_bool, check_decoder_model, check_int, inference, model_device
+from s2s_lib.length_penalty import DEFAULT_LENGTH_PENALTY, LengthPenalty, make_length_penalty
 from s2s_lib.tokenize import EOS_ID, SOS_ID
 from s2s_lib.trace import BeamTracer
 
 __all__ = ["DEFAULT_LENGTH_PENALTY", "LengthPenalty", "make_length_penalty", "Hypothesis", "BeamResult",
            "Selection", "select_candidates", "beam_search_one", "beam_search"]
-
-DEFAULT_LENGTH_PENALTY = ("gnmt", 0.6)  # GNMT / Marian / Tensor2Tensor's usual alpha
-
-
-# --------------------------------------------------------------------------- length penalty
-
-
-@dataclass(frozen=True)
-class LengthPenalty:
-    """How a hypothesis' raw log-probability is normalised by its length: ``raw / divisor(|Y|)``.
-
-    ``"none"``: divisor 1 (the raw ``log p(Y | x)``); ``"avg"``: ``|Y|`` (the average per
-    token); ``"gnmt"``: ``((5 + |Y|) / 6) ** alpha`` (Wu et al. 2016; ``alpha = 0`` is "none").
-    Build one with :func:`make_length_penalty`; ``penalty(raw, length)`` normalises (floats
-    or tensors).
-    """
-
-    kind: str = "none"
-    alpha: float = 0.0
-
-    def __post_init__(self):
-        if self.kind not in ("none", "avg", "gnmt"):
-            raise ValueError(f"LengthPenalty kind must be 'none', 'avg' or 'gnmt', got {self.kind!r}")
-        check_real(self.alpha, "alpha", 0.0)
-
-    def divisor(self, length):
-        """``lp(|Y|)`` for a length (int or tensor of ints)."""
-        if self.kind == "avg":
-            return length
-        return ((5.0 + length) / 6.0) ** self.alpha if self.kind == "gnmt" else 1.0
-
-    def __call__(self, raw, length):
-        return raw / self.divisor(length)
-
-    def best_possible(self, raw, max_len: int):
-        """Upper bound on the normalised score of any continuation of a live hypothesis (raw <= 0)."""
-        return raw / self.divisor(max_len)
-
-    def __str__(self) -> str:
-        return f"gnmt(alpha={self.alpha:g})" if self.kind == "gnmt" else self.kind
-
-
-def make_length_penalty(spec: Any) -> LengthPenalty:
-    """The ``length_penalty`` argument of the searches as a :class:`LengthPenalty`.
-
-    Accepted: ``None`` or ``"none"``, ``"avg"``, ``"gnmt"`` (alpha 0.6), ``("gnmt", alpha)``,
-    a bare number ``alpha`` (GNMT), or a :class:`LengthPenalty`.
-    """
-    if isinstance(spec, LengthPenalty):
-        return spec
-    if spec is None or spec in ("none", "avg"):
-        return LengthPenalty(spec or "none")
-    if spec == "gnmt":
-        return LengthPenalty("gnmt", 0.6)
-    if isinstance(spec, tuple) and len(spec) == 2 and spec[0] == "gnmt":
-        spec = spec[1]
-    elif isinstance(spec, bool) or not isinstance(spec, numbers.Real):
-        raise ValueError("length_penalty must be None, 'none', 'avg', 'gnmt', ('gnmt', alpha), a number "
-                         f"alpha or a LengthPenalty, got {spec!r}")
-    return LengthPenalty("gnmt", check_real(spec, "length_penalty's alpha", 0.0))
-
 
 # --------------------------------------------------------------------------- results
 
@@ -149,18 +84,14 @@ class Hypothesis:
 class BeamResult:
     """Output of :func:`beam_search` for B sentences: per sentence the ``n_best`` hypotheses.
 
-    ``tokens``, ``log_probs``, ``scores``, ``raw_scores``, ``finished`` and ``attention``
-    describe each sentence's best hypothesis, like :class:`s2s_lib.decode.DecodeResult`, so
-    code written for greedy decoding (e.g. ``translate``) works unchanged.
-    """
+    ``tokens``, ``log_probs``, ``scores``, ``raw_scores``, ``finished`` and ``attention`` describe
+    each sentence's best one, as in :class:`s2s_lib.decode.DecodeResult` (code written for greedy
+    decoding works unchanged)."""
 
     hypotheses: list[list[Hypothesis]]
     trace: list[dict] | None = None
 
-    @property
-    def best(self) -> list[Hypothesis]:
-        return [h[0] for h in self.hypotheses]
-
+    best = property(lambda self: [h[0] for h in self.hypotheses])  # each sentence's best Hypothesis
     tokens = property(lambda self: [h.tokens for h in self.best])
     log_probs = property(lambda self: [h.log_probs for h in self.best])
     scores = property(lambda self: [h.score for h in self.best])
@@ -213,8 +144,7 @@ def select_candidates(raw: torch.Tensor, log_p: torch.Tensor) -> Selection:
 def _search_args(model, max_len, beam_size, length_penalty, n_best):
     """The searches' shared arguments; returns ``(max_len, beam_size, LengthPenalty, n_best)``."""
     check_decoder_model(model)
-    max_len, beam_size, n_best = (check_int(v, n) for v, n in ((max_len, "max_len"), (beam_size, "beam_size"),
-                                                               (n_best, "n_best")))
+    max_len, beam_size, n_best = check_int(max_len, "max_len"), check_int(beam_size, "beam_size"), check_int(n_best, "n_best")
     if n_best > beam_size:
         raise ValueError(f"n_best must be <= beam_size ({beam_size}): the beam holds at most beam_size "
                          f"hypotheses, got n_best={n_best}")
@@ -251,14 +181,11 @@ def beam_search_one(model, src: torch.Tensor, max_len: int = 50, *, beam_size: i
             # 1. Extend every live hypothesis by every word: raw score log p(y_1..y_t | x).
             steps = [model.decode_step(torch.tensor([h.tokens[-1] if h.tokens else SOS_ID], device=device),
                                        h.state, memory) for h in beams]
-            log_p = torch.stack([torch.log_softmax(s.logits[0].float(), dim=-1) for s in steps])  # (n, V)
-            raw = torch.full((K, log_p.size(1)), float("-inf"), dtype=torch.float64)  # empty slots: -inf
-            raw[: len(beams)] = torch.tensor([h.raw_score for h in beams], dtype=torch.float64)[:, None] \
-                + log_p.double().cpu()
-            lp_full = torch.zeros(K, log_p.size(1))
-            lp_full[: len(beams)] = log_p.cpu()
+            log_p = torch.full((K, steps[0].logits.size(-1)), float("-inf"))  # (K, V): empty slots: -inf
+            log_p[: len(beams)] = torch.stack([torch.log_softmax(s.logits[0].float(), -1).cpu() for s in steps])
+            raw = torch.tensor([h.raw_score for h in beams] + [0.0] * (K - len(beams)), dtype=torch.float64)
             # 2. Of the best 2K: <eos> in the top K finishes, the K best others stay live.
-            sel = select_candidates(raw.unsqueeze(0), lp_full.unsqueeze(0))
+            sel = select_candidates((raw[:, None] + log_p.double()).unsqueeze(0), log_p.unsqueeze(0))
             new_beams = []
             for j in range(2 * K):
                 if not sel.valid[0, j]:
@@ -296,10 +223,9 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: in
                 return_trace: bool = False) -> BeamResult:
     """Batched beam search: all B sentences x K hypotheses advance as one (B*K)-row batch.
 
-    The encoder runs once per sentence; its memory is repeated K times
-    (``Memory.index_select``), and after every step the decoder states follow their
-    hypotheses with one ``DecoderState.index_select``. A sentence whose search is over
-    (step 4) leaves the batch. Raw scores are accumulated in float64.
+    The encoder runs once; its memory is repeated K times (``Memory.index_select``) and after
+    every step the states follow their parents (``DecoderState.index_select``). A sentence
+    whose search is over (step 4) leaves the batch. Raw scores are summed in float64.
 
     Args:
         model: a :class:`~s2s_lib.models.Seq2Seq` (eval mode, no gradients while searching;
@@ -317,12 +243,7 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: in
             expanded live hypotheses (their top next words and attention row) and the 2K
             candidates, the ``winner`` path and the ``n_best_nodes`` (:mod:`s2s_lib.trace`).
     Returns:
-        A :class:`BeamResult`.
-
-    Example::
-
-        result = beam_search(model, batch.src, batch.src_lengths, 30, beam_size=5)
-        english = [tgt_tokenizer.decode(t) for t in result.tokens]
+        A :class:`BeamResult`, e.g. ``[tgt_tokenizer.decode(t) for t in result.tokens]``.
     """
     max_len, K, penalty, n_best = _search_args(model, max_len, beam_size, length_penalty, n_best)
     device = model_device(model)
@@ -344,7 +265,8 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: in
             step = model.decode_step(prev, state, memory)
             log_p = torch.log_softmax(step.logits.float(), dim=-1)  # (b*K, V)
             sel = select_candidates(scores.unsqueeze(2) + log_p.double().view(b, K, -1), log_p.view(b, K, -1))
-            new_scores, new_parent, new_token = (x.gather(1, sel.live) for x in (sel.scores, sel.parent, sel.token))
+            new_scores, new_parent, new_token = (x.gather(1, sel.live)  # (b, K) each: the new beam
+                                                 for x in (sel.scores, sel.parent, sel.token))
             history.record(t, rows, new_token, new_parent, sel.log_prob.gather(1, sel.live), step.weights, b)
             node_of = tracer.record(t, alive, log_p, step.weights, sel) if tracer is not None else {}
             for r, j in sel.finish.nonzero().tolist():
@@ -374,7 +296,8 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: in
     cut = dict(zip(alive, new_scores.cpu().tolist()))  # live hypotheses when the search ended
     results, result_nodes = [], []
     for i in range(B):
-        best = [history.hypothesis(i, step_t, k, lengths[i], score, lp) for score, step_t, k, lp, _ in finished[i][:n_best]]
+        best = [history.hypothesis(i, step_t, k, lengths[i], score, lp)
+                for score, step_t, k, lp, _ in finished[i][:n_best]]
         nodes = [node for *_, node in finished[i][:n_best]]
         if len(best) < n_best and i in cut:  # cut-off hypotheses fill the list
             fill = sorted(((penalty(raw, max_len), k) for k, raw in enumerate(cut[i]) if math.isfinite(raw)),
@@ -398,7 +321,9 @@ class _History:
         self.K = K
 
     def record(self, t, rows, token, parent, lp, weights, b):
-        self.token[t - 1, rows], self.parent[t - 1, rows], self.lp[t - 1, rows] = token.cpu(), parent.cpu(), lp.float().cpu()
+        self.token[t - 1, rows] = token.cpu()
+        self.parent[t - 1, rows] = parent.cpu()
+        self.lp[t - 1, rows] = lp.float().cpu()
         if weights is not None:
             if self.attn is None:
                 self.attn = torch.zeros(*self.token.shape, weights.size(-1))
@@ -420,5 +345,5 @@ class _History:
         attention = None if self.attn is None else np.stack(rows[::-1]).astype(np.float32)
         return Hypothesis(tokens[::-1], lps[::-1], score, finished=eos_lp is not None, attention=attention)
 
-    def _row(self, s, i, k, n_src):
+    def _row(self, s, i, k, n_src):  # the attention row of slot k's hypothesis at step s + 1
         return None if self.attn is None else self.attn[s, i, k, :n_src].numpy()

@@ -30,7 +30,7 @@ from typing import NamedTuple
 from s2s_lib.checks import check_choice, check_int, check_str, check_type
 
 __all__ = ["TASKS", "KOREAN_DATE_FORMATS", "TaskSplits", "korean_date", "english_date",
-           "iso_date", "korean_number", "date_pairs", "number_pairs", "make_task"]
+           "iso_date", "korean_number", "date_pairs", "number_pairs", "make_task", "encode_pairs"]
 
 TASKS = ("date_en", "date_iso", "number")
 
@@ -171,3 +171,24 @@ def make_task(name: str, n_train: int = 8000, n_valid: int = 1000, n_test: int =
         pairs = date_pairs(total, target="english" if name == "date_en" else "iso", seed=seed)
     return TaskSplits(pairs[:n_train], pairs[n_train:n_train + n_valid],
                       pairs[n_train + n_valid:])
+
+
+def encode_pairs(pairs, src_tokenizer, tgt_tokenizer) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids of ``(source, target)`` string pairs: ``(source id lists, target id lists)``.
+
+    The two lists go straight into :func:`s2s_lib.batching.make_batches`.
+
+    Args:
+        pairs: ``(source, target)`` strings, e.g. ``make_task("date_en").train``.
+        src_tokenizer / tgt_tokenizer: tokenizers with ``encode(str) -> ids``.
+    """
+    for name, tok in (("src_tokenizer", src_tokenizer), ("tgt_tokenizer", tgt_tokenizer)):
+        if not callable(getattr(tok, "encode", None)):
+            raise TypeError(f"{name} must have encode(), got {type(tok).__name__}")
+    pairs = list(pairs)
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise TypeError(f"pairs[{i}] must be a (source, target) tuple of str, got {pair!r}")
+        check_str(pair[0], f"pairs[{i}][0]")
+        check_str(pair[1], f"pairs[{i}][1]")
+    return [src_tokenizer.encode(s) for s, _ in pairs], [tgt_tokenizer.encode(t) for _, t in pairs]

@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from s2s_lib.beam import Hypothesis, make_length_penalty
+from s2s_lib.beam import Hypothesis
+from s2s_lib.length_penalty import make_length_penalty
 from s2s_lib.checks import check_decoder_model, check_int, check_real, check_src, check_type, inference, model_device
 from s2s_lib.models import DecoderStep
 from s2s_lib.tokenize import EOS_ID, SOS_ID

@@ -164,10 +164,31 @@ def _imports_of(module: str) -> set[str]:
     deps = set()
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("s2s_lib"):
-            deps.add(node.module.removeprefix("s2s_lib").lstrip(".") or "__init__")
+            base = node.module.removeprefix("s2s_lib").lstrip(".")
+            if base:
+                deps.add(base)
+            else:  # from s2s_lib import zoo, set_seed: modules count as themselves
+                for alias in node.names:
+                    sub = alias.name
+                    is_module = (PACKAGE / f"{sub}.py").exists() or (PACKAGE / sub).is_dir()
+                    deps.add(sub if is_module else "__init__")
         elif isinstance(node, ast.ImportFrom) and node.level:
             deps.add(module.rsplit(".", 1)[0] + "." + (node.module or ""))
     return {d for d in deps if d and d != module}
+
+
+# DESIGN.md's layers, top to bottom: a module imports only modules listed before it.
+LAYERS = ("__init__", "checks", "tokenize", "batching", "data", "tasks", "plotting", "rnn", "gradients",
+          "softmax", "attention", "transformer", "models", "train", "checkpoint", "length_penalty", "trace",
+          "beam", "decode", "toy", "bleu", "evaluate", "zoo", "attention_study", "views")
+
+
+def test_modules_import_only_the_layers_above_them():
+    modules = ["__init__", "views"] + [m.name for m in pkgutil.walk_packages([str(PACKAGE)]) if not m.ispkg]
+    assert sorted(modules) == sorted(LAYERS), "add new modules to LAYERS and to DESIGN.md's layout"
+    for m in LAYERS[:-1]:
+        above = set(LAYERS[: LAYERS.index(m)])
+        assert _imports_of(m) <= above, f"{m} imports {sorted(_imports_of(m) - above)} from below it"
 
 
 def test_import_graph_is_acyclic():

@@ -6,6 +6,7 @@ rendered into the book, a missing Colab set-up cell, or a notebook missing from 
 """
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -52,3 +53,46 @@ def test_every_notebook_is_in_the_toc():
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
     for path in NOTEBOOKS:
         assert f"book/{path.stem}" in toc, f"{path.name} is not listed in _toc.yml"
+
+
+def _show_source_calls(nb: dict) -> list[tuple[int, ast.Call]]:
+    calls = []
+    for i, cell in enumerate(_code_cells(nb)):
+        try:
+            tree = ast.parse("".join(line for line in cell["source"] if not line.lstrip().startswith("%")))
+        except SyntaxError:
+            continue
+        calls += [(i, node) for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "show_source"]
+    return calls
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_shown_source_exists_and_its_output_is_not_compared(path):
+    """Every show_source(...) names an object the notebook's imports provide; its cell is
+    nbval-ignore-output (the library may change), and holds nothing else whose output matters."""
+    nb = _load(path)
+    namespace: dict = {}
+    for cell in _code_cells(nb):  # run only the notebook's imports
+        try:
+            tree = ast.parse("".join(line for line in cell["source"] if not line.lstrip().startswith("%")))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                exec(compile(ast.Module([node], []), str(path), "exec"), namespace)
+    cells = _code_cells(nb)
+    for i, call in _show_source_calls(nb):
+        for arg in call.args:
+            expr = ast.unparse(arg)
+            assert callable(eval(expr, namespace)) or isinstance(eval(expr, namespace), type), f"{path.name}: {expr}"
+        tags = cells[i].get("metadata", {}).get("tags", [])
+        assert "nbval-ignore-output" in tags, f"{path.name}: code cell {i} shows source but is compared by nbval"
+        assert len(ast.parse("".join(cells[i]["source"])).body) == 1, \
+            f"{path.name}: code cell {i} shows source and does more: put the rest in its own cell"
+
+
+def test_notebooks_do_not_print_library_source_by_hand():
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(_code_cells(_load(path))):
+            assert "getsource" not in "".join(cell["source"]), f"{path.name}: cell {i}: use s2s_lib.views.show_source"

@@ -75,3 +75,22 @@ def test_too_large_numbers_and_bad_formats_raise_naming_the_argument():
         korean_date(date(2019, 4, 22), fmt=123)  # babel's AttributeError used to come through
     with pytest.raises(ValueError, match="fmt must not be empty"):
         korean_date(date(2019, 4, 22), fmt="")
+
+
+def test_encode_pairs_gives_id_lists_for_make_batches():
+    from s2s_lib.batching import make_batches
+    from s2s_lib.tasks import encode_pairs
+    from s2s_lib.tokenize import CharTokenizer
+
+    task = make_task("date_en", n_train=20, n_valid=0, n_test=5, seed=0)
+    src_tok = CharTokenizer.train(s for s, _ in task.train)
+    tgt_tok = CharTokenizer.train(t for _, t in task.train)
+    src_ids, tgt_ids = encode_pairs(task.train, src_tok, tgt_tok)
+    assert len(src_ids) == len(tgt_ids) == 20
+    assert src_tok.decode(src_ids[0]) == task.train[0][0]
+    assert tgt_ids[3] == tgt_tok.encode(task.train[3][1])
+    assert make_batches(src_ids, tgt_ids, 8)
+    with pytest.raises(TypeError, match=r"pairs\[0\]"):
+        encode_pairs([("a", 1)], src_tok, tgt_tok)
+    with pytest.raises(TypeError, match="src_tokenizer"):
+        encode_pairs(task.train, None, tgt_tok)

@@ -9,8 +9,8 @@
   path highlighted, with a step slider that grows the tree step by step.
 
 Both are built from decode traces (plain data): ``greedy_decode`` / ``sample_decode`` with
-``return_trace=True`` and ``s2s_lib.trace.attach_tokens``, and ``beam_search`` with
-``return_trace=True`` and ``s2s_lib.trace.attach_tokens``. The constructors check the
+``return_trace=True`` or ``beam_search`` with ``return_trace=True``, and
+``s2s_lib.trace.attach_tokens``. The constructors check the
 traces (errors name the argument), keep only what the browser draws, and round numbers.
 """
 from __future__ import annotations
@@ -28,8 +28,7 @@ _STATUSES = ("root", "kept", "finished", "pruned")
 # A trace without its token strings: say how to add them (check_mapping's hints).
 _TOKEN_HINTS = dict.fromkeys(
     ("src_tokens", "piece", "input_token", "top_tokens", "chosen_token"),
-    " -- add the token strings first with s2s_lib.trace.attach_tokens (greedy, sampling) or "
-    "s2s_lib.trace.attach_tokens (beam search)")
+    " -- add the token strings first with s2s_lib.trace.attach_tokens(trace, src_tokenizer, tgt_tokenizer)")
 
 
 def _attention(row: Any, name: str, n_src: int) -> list | None:
