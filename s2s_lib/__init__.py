@@ -11,6 +11,8 @@ import random
 import numpy as np
 import torch
 
+from s2s_lib.checks import check_int, check_type  # checks.py imports nothing of s2s_lib
+
 __version__ = "0.1.0"
 
 __all__ = ["set_seed", "pick_device", "count_parameters", "__version__"]
@@ -26,8 +28,6 @@ def set_seed(seed: int = 0, *, threads: int | None = 2) -> torch.Generator:
     Returns:
         A ``torch.Generator`` seeded with ``seed`` for code that wants its own stream.
     """
-    from s2s_lib.checks import check_int
-
     seed = check_int(seed, "seed", minimum=0)
     if threads is not None:
         threads = check_int(threads, "threads")
@@ -47,8 +47,6 @@ def pick_device(prefer: str | None = None) -> torch.device:
         prefer: force a device ("cpu", "cuda", "cuda:1"); ``None`` picks automatically.
             The environment variable ``S2S_DEVICE`` overrides the automatic choice.
     """
-    from s2s_lib.checks import check_type
-
     if prefer is not None:
         check_type(prefer, "prefer", (str, torch.device), "a device name or a torch.device")
     name, choice = ("prefer", prefer) if prefer else ("S2S_DEVICE", os.environ.get("S2S_DEVICE"))
@@ -66,7 +64,5 @@ def pick_device(prefer: str | None = None) -> torch.device:
 
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of trainable parameters (``requires_grad``) of ``model``."""
-    from s2s_lib.checks import check_type
-
     check_type(model, "model", torch.nn.Module, "a torch.nn.Module")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

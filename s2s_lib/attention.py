@@ -59,10 +59,9 @@ def attend(scores: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
     """Attention weights and the context: ``a = softmax(scores)`` over the keys, ``c = a @ values``.
 
     The one path by which the library turns scores into weights and a context: every decoder
-    (one step or the whole target at once), :class:`Attention`,
-    :func:`scaled_dot_product_attention` and :class:`MultiHeadAttention` call it. It checks
-    nothing (the callers checked their inputs once); keys with ``mask`` False get ``-inf``
-    scores, hence weight exactly 0.
+    (one step or the whole target at once), :class:`Attention`, and the Transformer's attention
+    (:mod:`s2s_lib.transformer`) call it. It checks nothing (the callers checked their inputs
+    once); keys with ``mask`` False get ``-inf`` scores, hence weight exactly 0.
 
     Args:
         scores: (..., T, S) unnormalised scores of T queries against S keys.
@@ -108,6 +107,11 @@ class Attention(nn.Module):
             self.W_q = nn.Linear(query_dim, self.attn_dim, bias=False)
             self.U_k = nn.Linear(key_dim, self.attn_dim, bias=False)
             self.v_a = nn.Linear(self.attn_dim, 1, bias=False)
+
+    @property
+    def param_dtype(self) -> torch.dtype | None:
+        """The dtype of the score's parameters (``None`` for dot and scaled_dot, which have none)."""
+        return next((p.dtype for p in self.parameters()), None)
 
     def extra_repr(self) -> str:
         return (f"score={self.score!r}, query_dim={self.query_dim}, key_dim={self.key_dim}, "
@@ -172,12 +176,12 @@ class Attention(nn.Module):
             summing to 1 over S, exactly 0 where ``mask`` is False; with a (B, T, Hq) query
             (B, T, Hv) and (B, T, S).
         """
-        one_step = check_tensor(query, "query", dtype="float").dim() == 2
+        one_step = check_tensor(query, "query", dtype=self.param_dtype or "float").dim() == 2
         q = check_tensor(query.unsqueeze(1) if one_step else query, "query", shape=(None, None, self.query_dim))
-        batch, src_len, _ = check_tensor(keys, "keys", shape=(q.size(0), None, self.key_dim)).shape
+        B, S, _ = check_tensor(keys, "keys", dtype=q.dtype, shape=(q.size(0), None, self.key_dim)).shape
         if mask is not None:
-            check_mask(mask, "mask", shape=(batch, src_len), every_row=True)
-        values = keys if values is None else check_tensor(values, "values", shape=(batch, src_len, None))
+            check_mask(mask, "mask", shape=(B, S), every_row=True)
+        values = keys if values is None else check_tensor(values, "values", dtype=q.dtype, shape=(B, S, None))
         context, weights = attend(self.compute_scores(q, keys), values,
                                   None if mask is None else mask.unsqueeze(1))  # (B, T, Hv), (B, T, S)
         return (context.squeeze(1), weights.squeeze(1)) if one_step else (context, weights)

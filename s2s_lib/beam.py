@@ -66,7 +66,7 @@ class Hypothesis:
     log_probs: list[float]
     score: float = 0.0
     finished: bool = False
-    attention: Any = field(default=None, repr=False)
+    attention: Any = field(default=None, repr=False, compare=False)
     state: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -178,20 +178,20 @@ def beam_search_one(model, src: torch.Tensor, max_len: int = 50, *, beam_size: i
         beams = [Hypothesis(tokens=[], log_probs=[], attention=[], state=memory.init_state)]
         finished: list[Hypothesis] = []
         for t in range(1, max_len + 1):
-            # 1. Extend every live hypothesis by every word: raw score log p(y_1..y_t | x).
+            # 2. Extend every live hypothesis by every word: raw score log p(y_1..y_t | x).
             steps = [model.decode_step(torch.tensor([h.tokens[-1] if h.tokens else SOS_ID], device=device),
                                        h.state, memory) for h in beams]
             log_p = torch.full((K, steps[0].logits.size(-1)), float("-inf"))  # (K, V): empty slots: -inf
             log_p[: len(beams)] = torch.stack([torch.log_softmax(s.logits[0].float(), -1).cpu() for s in steps])
             raw = torch.tensor([h.raw_score for h in beams] + [0.0] * (K - len(beams)), dtype=torch.float64)
-            # 2. Of the best 2K: <eos> in the top K finishes, the K best others stay live.
+            # 3. Of the best 2K: <eos> in the top K finishes, the K best others stay live.
             sel = select_candidates((raw[:, None] + log_p.double()).unsqueeze(0), log_p.unsqueeze(0))
             new_beams = []
             for j in range(2 * K):
                 if not sel.valid[0, j]:
                     continue
                 hyp, step = beams[int(sel.parent[0, j])], steps[int(sel.parent[0, j])]
-                rows = hyp.attention + ([] if step.weights is None else [step.weights[0].cpu()])
+                rows = hyp.attention + ([] if step.weights is None else [step.weights[0].float().cpu()])
                 lps = hyp.log_probs + [float(sel.log_prob[0, j])]
                 if sel.finish[0, j]:
                     finished.append(Hypothesis(hyp.tokens, lps, penalty(float(sel.scores[0, j]), t),
@@ -200,12 +200,12 @@ def beam_search_one(model, src: torch.Tensor, max_len: int = 50, *, beam_size: i
                     new_beams.append(Hypothesis(hyp.tokens + [int(sel.token[0, j])], lps, attention=rows,
                                                 state=step.state))
             beams = new_beams
-            # 3. Stop when no live hypothesis can beat the n_best-th finished one any more.
+            # 4. Stop when no live hypothesis can beat the n_best-th finished one any more.
             finished.sort(key=lambda h: h.score, reverse=True)
             if (early_stopping and len(finished) >= n_best and
                     penalty.best_possible(max(h.raw_score for h in beams), max_len) <= finished[n_best - 1].score):
                 break
-    # 4. Cut-off hypotheses only fill up an n-best list that is too short.
+    # 5. Cut-off hypotheses only fill up an n-best list that is too short.
     for hyp in beams:
         hyp.score = penalty(hyp.raw_score, hyp.length)
     best = (finished + sorted(beams, key=lambda h: h.score, reverse=True))[:n_best]

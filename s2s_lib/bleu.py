@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from s2s_lib import __version__
-from s2s_lib.checks import check_choice, check_int, check_real, check_str, check_type
+from s2s_lib.checks import (check_bool, check_choice, check_int, check_real, check_str, check_strings,
+                            check_type, validated_by)
 
 __all__ = [
     "MAX_NGRAM_ORDER",
@@ -167,6 +168,7 @@ def preprocess(sentence: str, tokenize: str = "13a", lowercase: bool = False) ->
         The list of tokens BLEU counts n-grams over.
     """
     check_str(sentence, "sentence")
+    check_bool(lowercase, "lowercase")
     tokenizer = get_tokenizer(tokenize)
     if lowercase:
         sentence = sentence.lower()
@@ -174,7 +176,33 @@ def preprocess(sentence: str, tokenize: str = "13a", lowercase: bool = False) ->
 
 
 # ------------------------------------------------------------------- segment statistics
+# Public, so they check their arguments; corpus_bleu checks once and calls ``.unchecked``.
 
+def _ngram_args(tokens, max_order=MAX_NGRAM_ORDER):
+    check_strings(tokens, "tokens")
+    check_int(max_order, "max_order")
+
+
+def _ref_length_args(hyp_len, ref_lens):
+    check_int(hyp_len, "hyp_len", minimum=0)
+    check_type(ref_lens, "ref_lens", Sequence, "a list of ints")
+    for i, r in enumerate(ref_lens):
+        check_int(r, f"ref_lens[{i}]", minimum=0)
+
+
+def _statistics_args(hyp_tokens, refs_tokens, max_order=MAX_NGRAM_ORDER):
+    check_strings(hyp_tokens, "hyp_tokens")
+    if isinstance(refs_tokens, (str, bytes)) or not isinstance(refs_tokens, Sequence):
+        raise TypeError(f"refs_tokens must be a list of token lists (one per reference), "
+                        f"got {type(refs_tokens).__name__}")
+    if len(refs_tokens) == 0:
+        raise ValueError("refs_tokens is empty: a segment needs at least one reference")
+    for k, ref in enumerate(refs_tokens):
+        check_strings(ref, f"refs_tokens[{k}]")
+    check_int(max_order, "max_order")
+
+
+@validated_by(_ngram_args)
 def extract_ngrams(tokens: Sequence[str], max_order: int = MAX_NGRAM_ORDER) -> Counter:
     """Count all n-grams of orders 1..``max_order``.
 
@@ -191,6 +219,7 @@ def extract_ngrams(tokens: Sequence[str], max_order: int = MAX_NGRAM_ORDER) -> C
     return ngrams
 
 
+@validated_by(_ref_length_args)
 def closest_ref_length(hyp_len: int, ref_lens: Sequence[int]) -> int:
     """The reference length closest to ``hyp_len``; on a tie the shorter one wins.
 
@@ -205,6 +234,7 @@ def closest_ref_length(hyp_len: int, ref_lens: Sequence[int]) -> int:
     return min(ref_lens, key=lambda r: (abs(hyp_len - r), r))
 
 
+@validated_by(_statistics_args)
 def segment_statistics(
     hyp_tokens: Sequence[str],
     refs_tokens: Sequence[Sequence[str]],
@@ -226,13 +256,13 @@ def segment_statistics(
     """
     max_ref_counts: Counter = Counter()
     for ref_tokens in refs_tokens:
-        for ngram, count in extract_ngrams(ref_tokens, max_order).items():
+        for ngram, count in extract_ngrams.unchecked(ref_tokens, max_order).items():
             max_ref_counts[ngram] = max(max_ref_counts[ngram], count)
-    ref_len = closest_ref_length(len(hyp_tokens), [len(r) for r in refs_tokens])
+    ref_len = closest_ref_length.unchecked(len(hyp_tokens), [len(r) for r in refs_tokens])
 
     counts = [0] * max_order
     totals = [0] * max_order
-    for ngram, count in extract_ngrams(hyp_tokens, max_order).items():
+    for ngram, count in extract_ngrams.unchecked(hyp_tokens, max_order).items():
         n = len(ngram) - 1
         totals[n] += count
         counts[n] += min(count, max_ref_counts[ngram])  # clipping
@@ -307,6 +337,9 @@ class BLEUScore:
             score_only: return only the score, e.g. ``"36.79"``.
             signature: put the signature after ``BLEU|``, as sacrebleu's CLI does.
         """
+        check_int(width, "width", minimum=0)
+        check_bool(score_only, "score_only")
+        check_bool(signature, "signature")
         score = f"{self.score:.{width}f}"
         if score_only:
             return score
@@ -362,11 +395,27 @@ def compute_bleu(
         max_order: N; ``None`` takes ``len(counts)``.
     Returns:
         A ``BLEUScore`` (score on the 0-100 scale).
+    Raises:
+        ValueError: negative or non-finite statistics, ``counts[n] > totals[n]``, no order
+            at all, or a ``smooth_value`` so large that the precisions overflow.
     """
     check_choice(smooth_method, "smooth_method", SMOOTH_DEFAULTS)
     if smooth_value is not None:
         check_real(smooth_value, "smooth_value", minimum=0)
+    for name, values in (("counts", counts), ("totals", totals)):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise TypeError(f"{name} must be a list of numbers (one per n-gram order), got {type(values).__name__}")
+        for i, v in enumerate(values):
+            check_real(v, f"{name}[{i}]", minimum=0)
+    check_int(sys_len, "sys_len", minimum=0)
+    check_int(ref_len, "ref_len", minimum=0)
+    check_bool(effective_order, "effective_order")
     max_order = len(counts) if max_order is None else check_int(max_order, "max_order")
+    if max_order == 0:
+        raise ValueError("counts is empty: BLEU needs at least the unigram order")
+    if any(c > t for c, t in zip(counts, totals)):
+        raise ValueError(f"counts must not exceed totals (clipped matches <= hypothesis n-grams), "
+                         f"got counts {list(counts)} and totals {list(totals)}")
     if len(counts) != max_order or len(totals) != max_order:
         raise ValueError(
             f"counts and totals must both have length max_order={max_order}, "
@@ -415,6 +464,9 @@ def compute_bleu(
     # Geometric mean of the precisions (already in percent, so BLEU is on 0-100).
     log_precisions = [math.log(p) if p != 0.0 else _LOG_ZERO for p in precisions[:eff_order]]
     score = bp * math.exp(sum(log_precisions) / eff_order)
+    if not math.isfinite(score):
+        raise ValueError(f"BLEU overflows a float (precisions {precisions}): smooth_value={smooth_value} "
+                         "or the counts are too large")
     return result(score, precisions)
 
 
@@ -462,6 +514,8 @@ def corpus_bleu(
         check_real(smooth_value, "smooth_value", minimum=0)
     get_tokenizer(tokenize)
     max_order = check_int(max_order, "max_order")
+    for name, flag in (("lowercase", lowercase), ("force", force), ("use_effective_order", use_effective_order)):
+        check_bool(flag, name)
     if isinstance(hypotheses, str):
         raise TypeError(
             "hypotheses must be a list of strings (one per segment), got a single str; "
@@ -512,7 +566,7 @@ def corpus_bleu(
         nrefs_seen.add(len(refs))
         if not force and hyp.endswith(" ."):
             tokenized_looking += 1
-        stats = segment_statistics(
+        stats = segment_statistics.unchecked(
             preprocess(hyp, tokenize, lowercase),
             [preprocess(ref, tokenize, lowercase) for ref in refs],
             max_order,

@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -18,7 +20,7 @@ from s2s_lib import pick_device
 from s2s_lib.checks import check_plain, check_type
 from s2s_lib.models import Seq2Seq, Seq2SeqConfig
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "write_atomically"]
 
 CHECKPOINT_FORMAT = "s2s_lib.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -30,8 +32,8 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
     Args:
         path: file to write (parent folders are created). Written to a temporary file
             first and renamed, so an interrupted save never leaves a half file.
-        model: a :class:`~s2s_lib.models.Seq2Seq` (anything with ``.config`` that
-            ``Seq2Seq(**config)`` rebuilds).
+        model: a :class:`~s2s_lib.models.Seq2Seq`; its :class:`~s2s_lib.models.Seq2SeqConfig`
+            is stored as a plain dict and rebuilds the architecture.
         optimizer: also store its ``state_dict`` (returned by :func:`load_checkpoint` as
             ``extra["optimizer_state_dict"]``).
         **extra: plain metadata (e.g. ``epoch=3, bleu=12.5, recipe="kor-eng-gru"``).
@@ -44,6 +46,7 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
     if "optimizer_state_dict" in extra:
         raise ValueError("'optimizer_state_dict' is reserved; pass the optimizer as optimizer=")
     check_plain(extra, "extra")
+    check_plain(model.config.to_dict(), "model.config")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -54,10 +57,20 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
         "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else None,
         "extra": dict(extra),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: torch.save(payload, tmp))
     return path
+
+
+def write_atomically(path: Path, write) -> None:
+    """``write(tmp)`` to a fresh temporary file beside ``path``, then rename it to ``path``:
+    readers never see a half-written file, and concurrent writers never share a temporary."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        Path(tmp).replace(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device | None = None
@@ -100,18 +113,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
         config = Seq2SeqConfig(**payload["config"])
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path} has an invalid model config {payload['config']!r}: {err}") from err
-    with torch.device("meta"):  # the expected shapes, without allocating any weights
-        expected = {k: v.shape for k, v in Seq2Seq(config).state_dict().items()}
     state = payload["state_dict"]
+    if config.num_layers > len(state):  # every layer has several tensors: do not even build it
+        raise ValueError(f"{path}: its config asks for {config.num_layers} layers but it holds {len(state)} tensors")
+    with torch.device("meta"):  # the expected names, shapes and dtypes, without allocating any weights
+        expected = {k: (v.shape, v.dtype) for k, v in Seq2Seq(config).state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong_shape = [f"{k}: {tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else type(state[k]).__name__}"
-                   f" in file, {tuple(shape)} for the config"
-                   for k, shape in expected.items()
-                   if k in state and (not isinstance(state[k], torch.Tensor) or state[k].shape != shape)]
+    wrong_shape = [f"{k}: {_describe(state[k])} in file, {tuple(shape)} {dtype} for the config"
+                   for k, (shape, dtype) in expected.items()
+                   if k in state and (not isinstance(state[k], torch.Tensor)
+                                      or (state[k].shape, state[k].dtype) != (shape, dtype))]
     if missing or unexpected or wrong_shape:
         parts = ([f"missing weights {missing[:5]}"] if missing else []) + \
                 ([f"unexpected weights {unexpected[:5]}"] if unexpected else []) + \
-                (["shape mismatch " + "; ".join(wrong_shape[:5])] if wrong_shape else [])
+                (["shape/dtype mismatch " + "; ".join(wrong_shape[:5])] if wrong_shape else [])
         raise ValueError(f"{path}: the weights do not match the config ({', '.join(parts)})")
     with torch.random.fork_rng(devices=[]):  # random init is overwritten: keep the caller's RNG
         model = Seq2Seq(config)
@@ -122,3 +137,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
     if payload.get("optimizer_state_dict") is not None:
         extra["optimizer_state_dict"] = payload["optimizer_state_dict"]
     return model, extra
+
+
+def _describe(value) -> str:
+    return f"{tuple(value.shape)} {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__

@@ -245,11 +245,19 @@ def check_decoder_model(model, name: str = "model") -> None:
         raise TypeError(f"{name} must have encode() and decode_step() (a Seq2Seq), got {_kind(model)}")
 
 
-def check_batches(batches, name: str = "batches") -> list:
-    """A non-empty list of :class:`~s2s_lib.batching.Batch` (one Batch is accepted too)."""
-    from s2s_lib.batching import Batch  # here, not at the top: batching uses these checks
+_BATCH_FIELDS = ("src", "src_lengths", "tgt_in", "tgt_out", "to")
 
-    if isinstance(batches, Batch):
+
+def check_batches(batches, name: str = "batches") -> list:
+    """A non-empty list of :class:`~s2s_lib.batching.Batch` (one Batch is accepted too).
+
+    A Batch is recognised by its fields (``src``, ``src_lengths``, ``tgt_in``, ``tgt_out``,
+    ``to``), so this module needs nothing from :mod:`s2s_lib.batching`, which uses it.
+    """
+    def is_batch(value):
+        return all(hasattr(value, field) for field in _BATCH_FIELDS)
+
+    if is_batch(batches):
         return [batches]
     if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
         raise TypeError(f"{name} must be a list of Batch, got {_kind(batches)}")
@@ -257,7 +265,8 @@ def check_batches(batches, name: str = "batches") -> list:
     if not batches:
         raise ValueError(f"{name} is empty")
     for i, b in enumerate(batches):
-        check_type(b, f"{name}[{i}]", Batch)
+        if not is_batch(b):
+            raise TypeError(f"{name}[{i}] must be a Batch, got {_kind(b)}")
     return batches
 
 
@@ -402,3 +411,89 @@ def check_controls(controls: Any, name: str = "controls") -> list[tuple[str, lis
             raise ValueError(f"{name}[{key!r}] has repeated values: {checked}")
         out.append((key, checked))
     return out
+
+
+# --------------------------------------------------------------------------- paths and texts
+
+def check_path(value, name: str):
+    """A file-system path (a non-empty ``str`` or an ``os.PathLike``) as a :class:`pathlib.Path`."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {_kind(value)}")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{name} must not be an empty path")
+    return Path(value)
+
+
+def check_texts(values, name: str) -> list[str]:
+    """An iterable of ``str`` (list, tuple, generator...; not one ``str``), returned as a list.
+
+    The error for a bad element names it, e.g. ``texts[3] must be a str, got NoneType``.
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be an iterable of str (e.g. a list), got {_kind(values)}")
+    values = list(values)
+    for i, v in enumerate(values):
+        check_str(v, f"{name}[{i}]")
+    return values
+
+
+# --------------------------------------------------------------------------- tensors that meet
+
+def check_alike(tensors: Mapping[str, Any]) -> None:
+    """Tensors that meet in one computation share one dtype (else ``TypeError``) and one device
+    (else ``ValueError``); the errors name both tensors and what each holds.
+
+    ``tensors`` maps names to tensors (already checked to be tensors); the first entry is the
+    reference (e.g. a module's weights), ``None`` entries are skipped.
+    """
+    items = [(n, t) for n, t in tensors.items() if t is not None]
+    ref_name, ref = items[0]
+    for name, t in items[1:]:
+        if t.dtype != ref.dtype:
+            raise TypeError(f"{name} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}: convert "
+                            f"one of them (e.g. .to({ref.dtype}), or module.double() / module.float())")
+        if t.device != ref.device:
+            raise ValueError(f"{name} is on device {t.device} but {ref_name} is on {ref.device}: "
+                             "move them to one device")
+
+
+def check_finite(x: torch.Tensor, name: str, *, neg_inf: bool = False) -> torch.Tensor:
+    """A tensor without nan or inf (``ValueError`` counting them otherwise).
+
+    ``neg_inf=True`` accepts ``-inf`` (masked or filtered logits) but wants a finite entry in
+    every row (the last dimension), so a softmax over each row is defined.
+    """
+    finite = torch.isfinite(x)
+    ok = bool((finite | torch.isneginf(x)).all() & finite.any(dim=-1).all()) if neg_inf else bool(finite.all())
+    if not ok:
+        nan, pos, neg = (int(f(x).sum()) for f in (torch.isnan, torch.isposinf, torch.isneginf))
+        found = [f"{n} {what}" for n, what in ((nan, "nan"), (pos, "+inf"), (neg, "-inf")) if n]
+        if neg_inf and not nan and not pos:
+            found = [f"{int((~finite.any(dim=-1)).sum())} row(s) with every entry -inf"]
+        raise ValueError(f"{name} must hold finite numbers{' (or -inf, not in a whole row)' if neg_inf else ''}, "
+                         f"found {', '.join(found)} in shape {tuple(x.shape)}")
+    return x
+
+
+def validated_by(validate):
+    """Decorator for a public function that also runs in hot loops: ``validate(*args, **kwargs)``
+    (the argument checks) runs before each call, and ``function.unchecked`` is the bare function
+    for callers that checked once at their own boundary (e.g. a layer's time loop).
+
+    ``inspect.unwrap`` (and so ``views.show_source``) still finds the bare function's source.
+    """
+    import functools
+
+    def wrap(function):
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            validate(*args, **kwargs)
+            return function(*args, **kwargs)
+
+        checked.unchecked = function
+        return checked
+
+    return wrap

@@ -31,29 +31,39 @@ Decisions (documented here because every chapter inherits them):
 * **Source leaks**: a Korean sentence can also have several English translations. With
   ``drop_source_leaks=True`` (default) valid/test pairs whose Korean source also occurs
   in train are dropped, so evaluation never asks for a source seen in training.
+* **Pinned corpus**: manythings.org refreshes ``kor-eng.zip`` from time to time. The book was
+  made from the ``kor.txt`` whose sha256 is :data:`CORPUS_SHA256` (:data:`CORPUS_PAIRS`
+  pairs). Another version still loads, but the corpus located by :func:`find_corpus`
+  is compared with the pin and a different one gives one :class:`CorpusVersionWarning`
+  per file and process: its splits, tokenizers and every number will differ from the book's.
+  A file passed explicitly as ``path=`` is the caller's own corpus and is not compared.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
+import http.client
 import io
 import json
-import numbers
 import os
-import shutil
 import statistics
-import tempfile
+import time
 import unicodedata
+import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from s2s_lib.batching import Batch, make_batches
-from s2s_lib.checks import check_choice, check_int, check_str
-from s2s_lib.tokenize import SentencePieceTokenizer, normalize_whitespace
+from s2s_lib.checks import (check_bool, check_choice, check_int, check_path, check_real, check_str,
+                            check_texts, check_type)
+from s2s_lib.tokenize import SentencePieceTokenizer, _write_atomic, normalize_whitespace
 
 __all__ = [
-    "DATA_URL", "CORPUS_RELPATH", "SPLITS", "DataNotFoundError", "Pair", "Splits",
+    "DATA_URL", "CORPUS_RELPATH", "CORPUS_SHA256", "CORPUS_PAIRS", "SPLITS", "DataNotFoundError",
+    "CorpusVersionWarning", "Pair", "Splits",
     "cache_dir", "find_corpus", "download_corpus", "load_pairs",
     "normalize_en", "normalize_ko", "clean_pairs", "split_of", "split_pairs",
     "corpus_statistics", "format_statistics", "print_corpus_statistics",
@@ -62,7 +72,12 @@ __all__ = [
 
 DATA_URL = "https://www.manythings.org/anki/kor-eng.zip"
 CORPUS_RELPATH = Path("kor-eng") / "kor.txt"
+# The kor.txt the book was made from: its splits, tokenizers and committed outputs depend on it.
+CORPUS_SHA256 = "6c9d8de3e500306997e4083274fb0038ef521651ffb2b7923e4e607a59d09dbc"
+CORPUS_PAIRS = 5749
 SPLITS = ("train", "valid", "test")
+# A download larger than this (zip, or kor.txt inside it) is refused; the real zip is ~0.3 MB.
+_MAX_DOWNLOAD_BYTES = 64 << 20
 # manythings.org answers Python's default User-Agent with 403; a browser-like one works.
 _USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -71,7 +86,11 @@ _USER_AGENT = (
 
 
 class DataNotFoundError(FileNotFoundError):
-    """The corpus is not on disk and could not be downloaded."""
+    """The corpus is not on disk and could not be downloaded (or the download was unusable)."""
+
+
+class CorpusVersionWarning(UserWarning):
+    """The located ``kor.txt`` is not the version the book was made from (:data:`CORPUS_SHA256`)."""
 
 
 class Pair(NamedTuple):
@@ -119,22 +138,30 @@ def find_corpus(*, download: bool = True, progress: bool = True) -> Path:
 
     Looks in ``$S2S_DATA_DIR/kor-eng/kor.txt``, then ``<cache_dir()>/kor-eng/kor.txt``, then
     downloads manythings.org's ``kor-eng.zip`` into the cache (unless ``download=False``).
+    The file found is compared with :data:`CORPUS_SHA256`; another version gives one
+    :class:`CorpusVersionWarning` (and still works).
 
     Raises:
-        DataNotFoundError: no copy on disk and no download possible; the message says
-            where to put the file.
+        DataNotFoundError: no copy on disk and no download possible (offline, refused,
+            timed out, or not a zip with a ``kor.txt`` that parses); the message says
+            why and where to put the file.
     """
+    check_bool(download, "download")
+    check_bool(progress, "progress")
     for d in _candidate_dirs():
         path = d / CORPUS_RELPATH
         if path.is_file():
+            _warn_if_not_pinned(path)
             return path
     target = cache_dir()
     reason = "download=False"
     if download:
         try:
             return download_corpus(target, progress=progress)
-        except OSError as err:  # URLError, HTTPError, timeouts and disk errors are OSErrors
-            reason = f"download from {DATA_URL} failed: {err}"
+        except DataNotFoundError as err:
+            reason = str(err)
+        except OSError as err:  # the cache folder cannot be written
+            reason = f"download from {DATA_URL} could not be saved: {err}"
     looked = ", ".join(str(d / CORPUS_RELPATH) for d in _candidate_dirs())
     raise DataNotFoundError(
         f"Korean-English corpus not found (looked in: {looked}; {reason}).\n"
@@ -144,75 +171,167 @@ def find_corpus(*, download: bool = True, progress: bool = True) -> Path:
     )
 
 
-def download_corpus(dest_dir: str | os.PathLike, *, url: str = DATA_URL,
-                    progress: bool = True, timeout: float = 60.0) -> Path:
-    """Download and unzip the manythings.org archive into ``dest_dir/kor-eng/``.
+_PIN_WARNED: set[tuple[str, str]] = set()
 
-    Returns:
-        The path of the extracted ``kor.txt``.
-    """
+
+def _warn_if_not_pinned(path: Path, data: bytes | None = None) -> None:
+    """One :class:`CorpusVersionWarning` per (file, content) if ``path`` is not the pinned corpus."""
+    try:
+        data = path.read_bytes() if data is None else data
+    except OSError:
+        return  # unreadable: load_pairs will say so, naming the file
+    digest = hashlib.sha256(data).hexdigest()
+    key = (str(path.resolve()), digest)
+    if digest == CORPUS_SHA256 or key in _PIN_WARNED:
+        return
+    _PIN_WARNED.add(key)
+    found = sum(1 for line in data.splitlines() if line.strip())
+    warnings.warn(
+        f"{path} is not the kor.txt this book was made from: found sha256 {digest} "
+        f"({found} pair{'s' * (found != 1)}), expected sha256 {CORPUS_SHA256} ({CORPUS_PAIRS} pairs); "
+        "manythings.org has probably refreshed kor-eng.zip. It loads, but the train/valid/test "
+        "splits, the tokenizers, trained models and every output will differ from the book's.",
+        CorpusVersionWarning, stacklevel=3)
+
+
+def _fetch(url: str, timeout: float, progress: bool) -> bytes:
+    """The body at ``url`` (browser User-Agent), each socket operation limited to ``timeout``
+    seconds and the whole download to ``10 * timeout``; at most ``_MAX_DOWNLOAD_BYTES``."""
     import urllib.request
 
     from tqdm import tqdm
 
-    out_dir = Path(dest_dir) / CORPUS_RELPATH.parent
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    deadline = time.monotonic() + 10 * timeout
     with urllib.request.urlopen(request, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
+        if total is not None and total > _MAX_DOWNLOAD_BYTES:
+            raise OSError(f"it is {total} bytes, more than the {_MAX_DOWNLOAD_BYTES} allowed")
         buf = io.BytesIO()
         with tqdm(total=total, unit="B", unit_scale=True, desc="kor-eng.zip",
                   disable=not progress) as bar:
             while chunk := response.read(1 << 16):
                 buf.write(chunk)
                 bar.update(len(chunk))
-    try:
-        archive = zipfile.ZipFile(buf)
-    except zipfile.BadZipFile as err:
-        raise OSError(f"{url} did not return a zip archive") from err
-    names = {Path(n).name: n for n in archive.namelist()}
-    if "kor.txt" not in names:
-        raise OSError(f"{url} has no kor.txt (files: {sorted(names)})")
-    out_dir.mkdir(parents=True, exist_ok=True)
+                if buf.tell() > _MAX_DOWNLOAD_BYTES:
+                    raise OSError(f"it is more than the {_MAX_DOWNLOAD_BYTES} bytes allowed")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"it took more than {10 * timeout:g} s")
+    return buf.getvalue()
+
+
+def _unpack(data: bytes) -> dict[str, bytes]:
+    """``{"kor.txt": ..., "_about.txt": ...}`` (the latter if present) from the zip ``data``."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    members = {Path(info.filename).name: info for info in archive.infolist() if not info.is_dir()}
+    if "kor.txt" not in members:
+        raise ValueError(f"the zip has no kor.txt (files: {sorted(members)})")
+    out = {}
     for name in ("kor.txt", "_about.txt"):
-        if name in names:
-            # write to a temp file first so an interrupted run leaves no half file behind
-            with tempfile.NamedTemporaryFile(dir=out_dir, delete=False) as tmp:
-                tmp.write(archive.read(names[name]))
-            shutil.move(tmp.name, out_dir / name)
-    return out_dir / "kor.txt"
+        if name in members:
+            if members[name].file_size > _MAX_DOWNLOAD_BYTES:
+                raise ValueError(f"its {name} is {members[name].file_size} bytes, more than allowed")
+            out[name] = archive.read(members[name])  # checks the CRC
+    return out
+
+
+def download_corpus(dest_dir: str | os.PathLike, *, url: str = DATA_URL,
+                    progress: bool = True, timeout: float = 60.0) -> Path:
+    """Download and unzip the manythings.org archive into ``dest_dir/kor-eng/``.
+
+    The download is verified before anything in ``dest_dir`` is touched: it must be a zip
+    (CRCs correct) holding a ``kor.txt`` that parses as :func:`load_pairs` reads it. Only
+    then are ``kor.txt`` (and ``_about.txt``) written, each to a temporary file renamed
+    into place. A version other than :data:`CORPUS_SHA256` is kept, with one
+    :class:`CorpusVersionWarning`.
+
+    Args:
+        dest_dir: the folder that gets ``kor-eng/kor.txt`` (the user cache in :func:`find_corpus`).
+        url: where to download from.
+        progress: show a progress bar.
+        timeout: seconds allowed for connecting and for each read; the whole download is
+            abandoned after ``10 * timeout`` seconds.
+    Returns:
+        The path of the extracted ``kor.txt``.
+    Raises:
+        DataNotFoundError: the download failed (offline, refused, timed out, too large) or is
+            not a zip with a ``kor.txt`` that parses; ``dest_dir`` is left as it was.
+        OSError: the files cannot be written into ``dest_dir``.
+    """
+    dest_dir = check_path(dest_dir, "dest_dir")
+    url = check_str(url, "url", empty=False)
+    check_bool(progress, "progress")
+    timeout = check_real(timeout, "timeout", above=0.0)
+    try:
+        data = _fetch(url, timeout, progress)
+    except (OSError, http.client.HTTPException, ValueError) as err:  # URLError, HTTPError, timeouts
+        raise DataNotFoundError(f"download from {url} failed: {err}") from err
+    try:
+        files = _unpack(data)
+        _parse_corpus(files["kor.txt"], f"{url}!kor.txt")
+    except (ValueError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
+            RuntimeError) as err:  # not a zip, bad CRC, encrypted, no kor.txt, does not parse
+        raise DataNotFoundError(f"download from {url} is not a usable kor-eng.zip "
+                                f"({len(data)} bytes): {err}") from err
+    out_dir = dest_dir / CORPUS_RELPATH.parent
+    for name, content in files.items():
+        _write_atomic(out_dir / name, content)
+    path = out_dir / "kor.txt"
+    _warn_if_not_pinned(path, files["kor.txt"])
+    return path
 
 
 # ------------------------------------------------------------------------------ loading
+
+def _parse_corpus(data: bytes, source: str | os.PathLike) -> list[Pair]:
+    """The pairs of a ``kor.txt`` given as bytes; errors name ``source`` and the line."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = io.StringIO(data[:err.start].decode("utf-8"), newline="").readlines()
+        at_line_start = not before or before[-1].endswith(("\n", "\r"))
+        lineno = len(before) + at_line_start
+        column = 1 + (0 if at_line_start else len(before[-1]))
+        raise ValueError(f"{source}:{lineno}: not valid UTF-8 (byte 0x{data[err.start]:02x} at "
+                         f"column {column}); kor.txt must be UTF-8 text") from None
+    pairs = []
+    for lineno, line in enumerate(io.StringIO(text, newline=""), start=1):
+        line = line.rstrip("\r\n")
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise ValueError(
+                f"{source}:{lineno}: expected 3 tab-separated fields "
+                f"(English, Korean, attribution), found {len(fields)}"
+            )
+        en, ko, attribution = (x.strip() for x in fields)
+        if not en or not ko:
+            side = "English" if not en else "Korean"
+            raise ValueError(f"{source}:{lineno}: empty {side} side")
+        pairs.append(Pair(en, ko, attribution, lineno))
+    if not pairs:
+        raise ValueError(f"{source}: no sentence pairs")
+    return pairs
+
 
 def load_pairs(path: str | os.PathLike | None = None, *, download: bool = True) -> list[Pair]:
     """Read ``kor.txt`` as raw :class:`Pair` objects, one per line, in file order.
 
     Args:
-        path: the file; ``None`` finds it with :func:`find_corpus`.
+        path: the file; ``None`` finds it with :func:`find_corpus` (which compares it with
+            :data:`CORPUS_SHA256`).
         download: allow :func:`find_corpus` to download.
     Raises:
-        ValueError: a line without exactly three tab-separated fields or with an empty
-            English/Korean side; the message names the file and the line number.
+        ValueError: the file is not UTF-8, or a line has not exactly three tab-separated
+            fields or has an empty English/Korean side; the message names the file and the
+            line number.
+        DataNotFoundError: ``path=None`` and no corpus can be found or downloaded.
+        OSError: ``path`` cannot be read (``FileNotFoundError`` if it does not exist).
     """
-    path = Path(path) if path is not None else find_corpus(download=download)
-    pairs = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
-            fields = line.split("\t")
-            if len(fields) != 3:
-                raise ValueError(
-                    f"{path}:{lineno}: expected 3 tab-separated fields "
-                    f"(English, Korean, attribution), found {len(fields)}"
-                )
-            en, ko, attribution = (x.strip() for x in fields)
-            if not en or not ko:
-                side = "English" if not en else "Korean"
-                raise ValueError(f"{path}:{lineno}: empty {side} side")
-            pairs.append(Pair(en, ko, attribution, lineno))
-    if not pairs:
-        raise ValueError(f"{path}: no sentence pairs")
-    return pairs
+    path = find_corpus(download=check_bool(download, "download")) if path is None \
+        else check_path(path, "path")
+    return _parse_corpus(path.read_bytes(), path)
 
 
 # ----------------------------------------------------------------------------- cleaning
@@ -256,6 +375,26 @@ def normalize_ko(text: str) -> str:
     return _normalize(check_str(text, "text"))
 
 
+def _valid_pairs(pairs, name: str) -> list[Pair]:
+    """``pairs`` (any iterable but a str) as a list of :class:`Pair`, each with str ``en``/``ko``.
+
+    A plain tuple ``(en, ko[, attribution[, line]])`` is accepted and made a Pair; errors name
+    the element, e.g. ``pairs[3].ko must be a str, got NoneType``.
+    """
+    if isinstance(pairs, (str, bytes, Mapping)) or not isinstance(pairs, Iterable):
+        raise TypeError(f"{name} must be a list of Pair, got {type(pairs).__name__}")
+    out = []
+    for i, p in enumerate(pairs):
+        if not isinstance(p, tuple) or not 2 <= len(p) <= len(Pair._fields):
+            raise TypeError(f"{name}[{i}] must be a Pair (en, ko, attribution, line), got "
+                            f"{type(p).__name__}" + (f" of length {len(p)}" if isinstance(p, tuple) else ""))
+        p = Pair(*p)
+        check_str(p.en, f"{name}[{i}].en")
+        check_str(p.ko, f"{name}[{i}].ko")
+        out.append(p)
+    return out
+
+
 def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None) -> list[Pair]:
     """Normalise both sides, drop exact duplicates and (optionally) long pairs.
 
@@ -266,17 +405,13 @@ def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None) -> list[
     Returns:
         Normalised pairs in input order (``attribution`` and ``line`` kept).
     """
-    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
-        raise TypeError(f"pairs must be a sequence of Pair, got {type(pairs).__name__}")
+    pairs = _valid_pairs(pairs, "pairs")
     if max_words is not None:
         max_words = check_int(max_words, "max_words")
     seen = set()
     out = []
-    for i, p in enumerate(pairs):
-        if not isinstance(p, tuple) or len(p) < 2:
-            raise TypeError(f"pairs[{i}] must be a Pair, got {type(p).__name__}")
-        p = Pair(*p)
-        en, ko = normalize_en(p.en), normalize_ko(p.ko)
+    for p in pairs:
+        en, ko = _normalize(p.en), _normalize(p.ko)
         if not en or not ko:
             continue  # nothing left after normalisation (e.g. only whitespace)
         if (en, ko) in seen:
@@ -290,6 +425,19 @@ def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None) -> list[
 
 # ------------------------------------------------------------------------------ splitting
 
+def _split_ratios(ratios) -> tuple[float, float, float]:
+    """Three finite, non-negative numbers that sum to 1 (errors name ``ratios[i]``)."""
+    if not isinstance(ratios, (tuple, list)):
+        raise TypeError(f"ratios must be a tuple of three numbers (train, valid, test), "
+                        f"got {type(ratios).__name__}")
+    if len(ratios) != 3:
+        raise ValueError(f"ratios must be three numbers (train, valid, test), got {len(ratios)}")
+    out = tuple(check_real(r, f"ratios[{i}]", minimum=0.0) for i, r in enumerate(ratios))
+    if not abs(sum(out) - 1.0) <= 1e-9:
+        raise ValueError(f"ratios must be three non-negative numbers summing to 1, got {ratios!r}")
+    return out
+
+
 def split_of(en: str, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
     """The split ("train", "valid" or "test") of a pair, from its normalised English alone.
 
@@ -297,10 +445,7 @@ def split_of(en: str, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> s
     number u in [0, 1); u < 0.8 is train, u < 0.9 valid, else test.
     """
     check_str(en, "en")
-    if (not isinstance(ratios, (tuple, list)) or len(ratios) != 3
-            or any(isinstance(r, bool) or not isinstance(r, numbers.Real) or not r >= 0 for r in ratios)
-            or not abs(sum(ratios) - 1.0) <= 1e-9):
-        raise ValueError(f"ratios must be three non-negative numbers summing to 1, got {ratios!r}")
+    ratios = _split_ratios(ratios)
     digest = hashlib.blake2b(en.encode("utf-8"), digest_size=8).digest()
     u = int.from_bytes(digest, "big") / 2**64
     if u < ratios[0]:
@@ -319,6 +464,9 @@ def split_pairs(pairs: Sequence[Pair], *, ratios: tuple[float, float, float] = (
         ratios: train/valid/test fractions (checked by :func:`split_of`).
         drop_source_leaks: drop valid/test pairs whose Korean sentence also occurs in train.
     """
+    pairs = _valid_pairs(pairs, "pairs")
+    ratios = _split_ratios(ratios)
+    check_bool(drop_source_leaks, "drop_source_leaks")
     parts = {name: [] for name in SPLITS}
     for p in pairs:
         parts[split_of(p.en, ratios)].append(p)
@@ -347,6 +495,13 @@ def corpus_statistics(splits: Mapping[str, Sequence[Pair]] | Splits,
         splits = splits._asdict()
     if not isinstance(splits, Mapping) or not splits:
         raise TypeError("splits must be a non-empty mapping name -> list of Pair (or Splits)")
+    for key in splits:
+        if check_str(key, "splits key") == "all":
+            raise ValueError('splits must not have a split named "all": that row is every split together')
+    for side, tok in (("src_tokenizer", src_tokenizer), ("tgt_tokenizer", tgt_tokenizer)):
+        if tok is not None and not (callable(getattr(tok, "encode", None)) and hasattr(tok, "vocab_size")):
+            raise TypeError(f"{side} must be a tokenizer (with encode() and vocab_size), got {type(tok).__name__}")
+    splits = {name: _valid_pairs(ps, f"splits[{name!r}]") for name, ps in splits.items()}
     named = dict(splits)
     named["all"] = [p for ps in splits.values() for p in ps]
     rows = []
@@ -378,8 +533,12 @@ def format_statistics(rows: Sequence[dict]) -> str:
 
     Pairs of numbers are shown as ``mean/max``.
     """
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise TypeError(f"rows must be a list of dicts (from corpus_statistics), got {type(rows).__name__}")
     if not rows:
         raise ValueError("rows is empty")
+    for i, r in enumerate(rows):
+        check_type(r, f"rows[{i}]", Mapping, "a dict")
     cols = list(rows[0])
     def cell(v):
         return f"{v[0]}/{v[1]}" if isinstance(v, tuple) else str(v)
@@ -407,33 +566,70 @@ def print_corpus_statistics(splits, src_tokenizer=None, tgt_tokenizer=None) -> l
 
 # ------------------------------------------------------------------ tokenizers + batches
 
+_SPM_OPTIONS = ("model_type", "character_coverage", "hard_vocab_limit", "seed_sentencepiece_size")
+
+
 def train_or_load_sentencepiece(texts: Sequence[str], vocab_size: int, *,
                                 cache: bool = True, **options) -> SentencePieceTokenizer:
     """Train a :class:`SentencePieceTokenizer`, reusing ``<cache_dir()>/spm/<key>.model``.
 
     The key is a hash of the training text and every option, so a different corpus or
-    setting never picks up a stale model; a missing or broken cache just retrains.
+    setting never picks up a stale model. Beside each cached model, ``<key>.sha256`` holds
+    its sha256 (written after the model, each by a temporary file and a rename) and is
+    checked on every load: a model whose hash does not match (a damaged file) is never
+    used, but retrained with a ``UserWarning`` and rewritten. A model without its hash
+    (cached by an older version) is retrained and kept quietly if identical, else replaced
+    with the warning. Training is deterministic, so a retrained model equals the lost one.
+
+    Args:
+        texts: training sentences (str).
+        vocab_size: see :meth:`SentencePieceTokenizer.train`.
+        cache: reuse/write the user cache.
+        **options: ``model_type``, ``character_coverage``, ``hard_vocab_limit``,
+            ``seed_sentencepiece_size`` of :meth:`SentencePieceTokenizer.train`.
     """
     import sentencepiece
 
-    texts = list(texts)
+    texts = check_texts(texts, "texts")
+    vocab_size = check_int(vocab_size, "vocab_size", 5)
+    check_bool(cache, "cache")
+    unknown = sorted(set(options) - set(_SPM_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown SentencePiece option(s) {unknown}; the options are {list(_SPM_OPTIONS)}")
     h = hashlib.blake2b(digest_size=12)
     key = {"vocab_size": vocab_size, "sentencepiece": sentencepiece.__version__, **options}
-    h.update(json.dumps(key, sort_keys=True).encode())
-    for t in texts:
-        h.update(t.encode("utf-8") + b"\n")
+    h.update(json.dumps(key, sort_keys=True, default=repr).encode())
+    for t in texts:  # surrogatepass: never fails, and is plain UTF-8 for valid text
+        h.update(t.encode("utf-8", "surrogatepass") + b"\n")
     path = cache_dir() / "spm" / f"{h.hexdigest()}.model"
+    sha_path = path.with_suffix(".sha256")
+    cached, problem = None, None
     if cache and path.is_file():
         try:
-            return SentencePieceTokenizer.load(path)
-        except (RuntimeError, ValueError, OSError):
-            pass  # corrupt cache entry: train again below
+            cached = path.read_bytes()
+            expected = sha_path.read_text(encoding="ascii").strip() if sha_path.is_file() else None
+        except (OSError, UnicodeDecodeError) as err:
+            cached, problem = None, f"cannot be read ({err})"
+        else:
+            if expected is None:
+                problem = None  # cached before hashes were kept: compared with a fresh model below
+            elif hashlib.sha256(cached).hexdigest() != expected:
+                problem = f"does not match its sha256 in {sha_path.name}"
+            else:
+                try:
+                    return SentencePieceTokenizer(cached)
+                except ValueError as err:
+                    problem = f"does not load ({err})"
     tok = SentencePieceTokenizer.train(texts, vocab_size, **options)
+    if cached is not None and problem is None and cached != tok.model_proto:
+        problem = "has no sha256 file and differs from a fresh training"
+    if problem is not None:
+        warnings.warn(f"damaged SentencePiece cache: {path} {problem}; retrained and replaced it",
+                      UserWarning, stacklevel=2)
     if cache:
         try:
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tok.save(tmp)
-            os.replace(tmp, path)
+            tok.save(path)  # the model first, then its hash: a hash always describes a whole file
+            _write_atomic(sha_path, (hashlib.sha256(tok.model_proto).hexdigest() + "\n").encode("ascii"))
         except OSError:
             pass  # read-only cache: fine, just slower next time
     return tok
@@ -511,6 +707,7 @@ class TranslationData:
 
     def statistics(self, *, print_table: bool = False) -> list[dict]:
         """:func:`corpus_statistics` of the three splits with token lengths (printed if asked)."""
+        check_bool(print_table, "print_table")
         splits = {n: self.split(n) for n in SPLITS}
         if print_table:
             return print_corpus_statistics(splits, self.src_tokenizer, self.tgt_tokenizer)
@@ -544,6 +741,9 @@ def prepare_translation(max_len: int = 30, src_vocab_size: int = 2000,
     max_len = check_int(max_len, "max_len")
     src_vocab_size = check_int(src_vocab_size, "src_vocab_size", 5)
     tgt_vocab_size = check_int(tgt_vocab_size, "tgt_vocab_size", 5)
+    check_choice(model_type, "model_type", ("unigram", "bpe"))
+    for name, flag in (("drop_source_leaks", drop_source_leaks), ("cache", cache), ("download", download)):
+        check_bool(flag, name)
     pairs = clean_pairs(load_pairs(path, download=download))
     splits = split_pairs(pairs, drop_source_leaks=drop_source_leaks)
     # Korean has >1000 distinct syllables here; coverage 0.9995 leaves the rarest as <unk>

@@ -31,10 +31,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from s2s_lib.batching import pad_sequences
 from s2s_lib.beam import beam_search  # re-exported: s2s_lib.decode.beam_search
 from s2s_lib.checks import check_choice, check_decoder_model, check_int, check_type, inference, model_device
 from s2s_lib.softmax import sampling_distribution
-from s2s_lib.tokenize import EOS_ID, PAD_ID, SOS_ID
+from s2s_lib.tokenize import EOS_ID, SOS_ID
 from s2s_lib.trace import TRACE_TOP_K, attach_tokens, decode_trace, top_candidates
 
 __all__ = ["beam_search", "TRACE_TOP_K", "DecodeResult", "greedy_decode", "sample_decode",
@@ -240,15 +241,6 @@ def encode_sentences(sentences: Sequence[str], tokenizer, *, normalize: bool = T
     return encoded
 
 
-def pad_batch(seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad id lists into ``src`` (B, S) with ``PAD_ID`` and their lengths (B,)."""
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)  # (B,)
-    src = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)  # (B, S)
-    for row, ids in enumerate(seqs):
-        src[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return src, lengths
-
-
 def translate(model, sentences: Sequence[str], src_tokenizer, tgt_tokenizer, *,
               method: str = "greedy", max_len: int = 50, batch_size: int = 64,
               normalize: bool = True, reverse_source: bool = False, **kw) -> list[str]:
@@ -277,7 +269,8 @@ def translate(model, sentences: Sequence[str], src_tokenizer, tgt_tokenizer, *,
     outputs: list[str] = [""] * len(encoded)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        src, lengths = pad_batch([encoded[i] for i in idx])
+        seqs = [encoded[i] for i in idx]
+        src, lengths = pad_sequences(seqs), torch.tensor([len(ids) for ids in seqs])  # (B, S), (B,)
         result = decoders[method](model, src, lengths, max_len, **kw)
         for row, i in enumerate(idx):
             outputs[i] = tgt_tokenizer.decode(result.tokens[row])

@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from s2s_lib.bleu import BLEUScore, corpus_bleu
 from s2s_lib.checks import check_bool, check_choice, check_decoder_model, check_int, check_strings, inference
-from s2s_lib.decode import beam_search, encode_sentences, greedy_decode, pad_batch, sample_decode
+from s2s_lib.batching import pad_sequences
+from s2s_lib.decode import beam_search, encode_sentences, greedy_decode, sample_decode
 
 __all__ = [
     "translate_split",
@@ -231,8 +232,8 @@ def context_vectors(model, sentences: Sequence[str], src_tokenizer, *, normalize
         raise ValueError("sentences is empty")
     if not callable(getattr(src_tokenizer, "encode", None)):
         raise TypeError(f"src_tokenizer must have encode(), got {type(src_tokenizer).__name__}")
-    src, lengths = pad_batch(encode_sentences(sentences, src_tokenizer, normalize=normalize,
-                                              reverse_source=reverse_source))  # (N, S), (N,)
+    encoded = encode_sentences(sentences, src_tokenizer, normalize=normalize, reverse_source=reverse_source)
+    src, lengths = pad_sequences(encoded), torch.tensor([len(ids) for ids in encoded])  # (N, S), (N,)
     with inference(model):
         memory = model.encode(src, lengths)
     hidden = memory.init_state.hidden  # (L, N, H)

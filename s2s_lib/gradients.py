@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from s2s_lib.checks import check_choice, check_int, check_real, check_tensor, check_type
+from s2s_lib.checks import (check_alike, check_bool, check_choice, check_finite, check_int, check_real,
+                            check_tensor, check_token_ids, check_type)
 from s2s_lib.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
@@ -58,10 +59,14 @@ _LAYERS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 # Controlling the recurrent weights.
 # --------------------------------------------------------------------------------------
 def spectral_radius(matrix: torch.Tensor) -> float:
-    """Largest absolute eigenvalue of a square (H, H) matrix, H >= 1."""
+    """Largest absolute eigenvalue of a square (H, H) matrix of finite numbers, H >= 1.
+
+    0.0 for a nilpotent matrix (e.g. all zeros), which :func:`scale_spectral_radius` refuses.
+    """
     check_tensor(matrix, "matrix", ndim=2)
     if matrix.size(0) != matrix.size(1) or matrix.numel() == 0:
         raise ValueError(f"matrix must be square (H, H) with H >= 1, got shape {tuple(matrix.shape)}")
+    check_finite(matrix, "matrix")  # LAPACK would return nan (and print an MKL error)
     return float(torch.linalg.eigvals(matrix.detach().double()).abs().max())
 
 
@@ -73,13 +78,26 @@ def scale_spectral_radius(weight_hh: torch.Tensor, radius: float) -> torch.Tenso
         radius: the wanted largest |eigenvalue| of every block, > 0.
     Returns:
         (G*H, H) a new tensor; ``weight_hh`` is not changed.
+    Raises:
+        ValueError: a block has spectral radius 0 (all zeros, or nilpotent: no scale reaches
+            ``radius``), or the rescaled weights overflow their dtype.
     """
     H = check_tensor(weight_hh, "weight_hh", ndim=2).size(1)
     if H == 0 or weight_hh.size(0) % H:
         raise ValueError(f"weight_hh rows must be a multiple of H={H} >= 1, got {tuple(weight_hh.shape)}")
+    check_finite(weight_hh, "weight_hh")
     radius = check_real(radius, "radius", above=0)
     blocks = weight_hh.detach().split(H, dim=0)  # G x (H, H)
-    return torch.cat([b * (radius / spectral_radius(b)) for b in blocks], dim=0)
+    radii = [spectral_radius(b) for b in blocks]
+    for k, r in enumerate(radii):
+        if r == 0:
+            raise ValueError(f"weight_hh block {k} (rows {k * H}-{(k + 1) * H - 1}) has spectral radius 0 "
+                             f"(all zeros or nilpotent): no scale gives it radius {radius}")
+    scaled = torch.cat([b * (radius / r) for b, r in zip(blocks, radii)], dim=0)
+    if not torch.isfinite(scaled).all():
+        raise ValueError(f"radius={radius} overflows {weight_hh.dtype}: a block's spectral radius is "
+                         f"{min(radii):.3g}, so its entries grow by {radius / min(radii):.3g}")
+    return scaled
 
 
 def set_keep_gate_bias(module: nn.Module, value: float) -> None:
@@ -119,8 +137,11 @@ def make_cell(kind: str, input_size: int, hidden_size: int, *, weight_scale: flo
             spectral radius (:func:`scale_spectral_radius`).
         keep_bias: if given (GRU/LSTM only; ignored for the RNN), the bias of the keep gate
             (:func:`set_keep_gate_bias`).
-        dtype: parameter dtype.
+        dtype: parameter dtype, a floating ``torch.dtype``.
     """
+    check_type(dtype, "dtype", torch.dtype, "a torch.dtype (e.g. torch.float64)")
+    if not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype}")
     cell = _CELLS[check_choice(kind, "kind", CELL_KINDS)](input_size, hidden_size).to(dtype)
     if weight_scale is not None:
         weight_scale = check_real(weight_scale, "weight_scale", above=0)
@@ -177,6 +198,7 @@ def hidden_grad_norms(
     check_choice(kind, "kind", CELL_KINDS)
     seq_len = check_int(seq_len, "seq_len")
     batch_size = check_int(batch_size, "batch_size")
+    seed = check_int(seed, "seed", minimum=None)
     gen = torch.Generator().manual_seed(seed)
     if cell is None:
         torch.manual_seed(seed)
@@ -188,11 +210,12 @@ def hidden_grad_norms(
     if inputs is None:
         inputs = torch.randn(batch_size, seq_len, E, generator=gen, dtype=torch.float64).to(dtype)
     else:
-        check_tensor(inputs, "inputs", shape=(None, seq_len, E))
+        check_finite(check_tensor(inputs, "inputs", shape=(None, seq_len, E)), "inputs")
     if readout is None:
         readout = torch.randn(H, generator=gen, dtype=torch.float64).to(dtype)
     else:
-        check_tensor(readout, "readout", shape=(H,))
+        check_finite(check_tensor(readout, "readout", shape=(H,)), "readout")
+    check_alike({"cell.weight_hh": cell.weight_hh, "inputs": inputs, "readout": readout})
     B = inputs.size(0)
     h = inputs.new_zeros(B, H)
     c = inputs.new_zeros(B, H)
@@ -290,6 +313,8 @@ def recall_batch(
     num_symbols = check_int(num_symbols, "num_symbols")
     num_distractors = check_int(num_distractors, "num_distractors")
     check_choice(position, "position", ("first", "random"))
+    if generator is not None:
+        check_type(generator, "generator", torch.Generator, "a torch.Generator or None")
     targets = torch.randint(num_symbols, (batch_size,), generator=generator)
     tokens = torch.randint(num_symbols, num_symbols + num_distractors,
                            (batch_size, seq_len), generator=generator)  # (B, T) distractors
@@ -335,6 +360,7 @@ class RecallModel(nn.Module):
         """
         if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
             raise ValueError("tokens must be a (B, T) long tensor")
+        check_token_ids(tokens, "tokens", self.embedding.num_embeddings)
         emb = self.embedding(tokens)  # (B, T, E)
         if return_gates and self.kind != "rnn":
             out, _, gates = self.rnn(emb, return_gates=True)
@@ -376,8 +402,12 @@ def recall_accuracy(model: RecallModel, seq_len: int, *, num_examples: int = 100
     """
     check_type(model, "model", RecallModel, "a RecallModel")
     num_examples = check_int(num_examples, "num_examples")
+    seed = check_int(seed, "seed", minimum=None)
     K = model.out.out_features
     D = model.embedding.num_embeddings - K
+    if D < 1:
+        raise ValueError(f"model has a vocabulary of {K + D} for {K} classes: the recall task needs "
+                         "vocab_size = num_symbols + num_distractors with at least one distractor")
     gen = torch.Generator().manual_seed(seed)
     tokens, targets = recall_batch(num_examples, seq_len, num_symbols=K, num_distractors=D,
                                    position=position, generator=gen)
@@ -435,7 +465,9 @@ def train_recall(
     """
     check_choice(kind, "kind", CELL_KINDS)
     steps = check_int(steps, "steps")
-    lr = check_real(lr, "lr", above=0)
+    lr = check_real(lr, "lr", above=0, maximum=torch.finfo(torch.float32).max)  # float32 parameters
+    seed = check_int(seed, "seed", minimum=None)
+    eval_examples = check_int(eval_examples, "eval_examples")
     clip = None if clip is None else check_real(clip, "clip", above=0)
     stop_loss = None if stop_loss is None else check_real(stop_loss, "stop_loss", above=0)
     weight_scale = None if weight_scale is None else check_real(weight_scale, "weight_scale", above=0)
@@ -523,6 +555,7 @@ def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0,
     grads = _grads(parameters)
     max_norm = check_real(max_norm, "max_norm", above=0, finite=False)
     norm_type = check_real(norm_type, "norm_type", above=0, finite=False)
+    check_bool(error_if_nonfinite, "error_if_nonfinite")
     total = _total_norm(grads, norm_type)
     if error_if_nonfinite and not torch.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite")

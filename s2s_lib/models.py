@@ -57,8 +57,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from s2s_lib import count_parameters  # noqa: F401  (re-exported: s2s_lib.models.count_parameters)
 from s2s_lib.attention import Attention, attend
-from s2s_lib.checks import (check_bool, check_choice, check_int, check_lengths, check_prob, check_real,
-                            check_tensor, check_token_ids, check_type)
+from s2s_lib.checks import (check_bool, check_choice, check_int, check_lengths, check_mask, check_prob,
+                            check_real, check_tensor, check_token_ids, check_type)
 from s2s_lib.tokenize import PAD_ID
 
 __all__ = ["CELLS", "ATTENTIONS", "LUONG_SCORES", "Seq2SeqConfig", "DecoderState", "Memory",
@@ -103,8 +103,9 @@ class Seq2SeqConfig:
         if self.attention == "dot" and self.bidirectional:
             raise ValueError("attention='dot' needs equal query and key sizes; it does not work "
                              "with bidirectional=True (use 'general' or 'concat')")
-        for name in ("src_vocab_size", "tgt_vocab_size", "emb_dim", "hidden_dim", "num_layers"):
-            object.__setattr__(self, name, int(getattr(self, name)))  # numpy ints -> int
+        for name in ("src_vocab_size", "tgt_vocab_size", "emb_dim", "hidden_dim", "num_layers", "attn_dim"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))  # numpy ints -> int
         object.__setattr__(self, "dropout", float(self.dropout))
 
     @property
@@ -148,13 +149,15 @@ class DecoderState(NamedTuple):
         )
 
 
-class Memory(NamedTuple):
+@dataclass(frozen=True)
+class Memory:
     """Everything the decoder needs from the encoder, computed once per sentence.
 
     Attributes:
         enc_out: (B, S, He) encoder output at every source position (He = H, or 2H for a
             bidirectional encoder); zeros at padding.
-        src_mask: (B, S) bool, True on real source tokens (every row has at least one).
+        src_mask: (B, S) bool, True on real source tokens; every row has at least one (checked
+            when a Memory is made, so attention weights are never 0/0 = nan).
         init_state: the decoder's state before its first step.
         proj_keys: the key part of the attention score, ``Attention.project_keys(enc_out)``
             (e.g. ``U_k h_s`` for additive attention), or ``None`` without attention.
@@ -165,18 +168,23 @@ class Memory(NamedTuple):
     init_state: DecoderState
     proj_keys: torch.Tensor | None = None
 
+    def __post_init__(self):
+        B, S = check_tensor(self.enc_out, "memory.enc_out", dtype="float", ndim=3).shape[:2]
+        check_mask(self.src_mask, "memory.src_mask", shape=(B, S), every_row=True)
+
     def index_select(self, index: torch.Tensor) -> "Memory":
         """Row ``i`` of the result is sentence ``index[i]`` (e.g. repeat each sentence K times).
 
         Args:
             index: (B',) LongTensor of batch positions.
         """
-        return Memory(
-            enc_out=self.enc_out.index_select(0, index),
-            src_mask=self.src_mask.index_select(0, index),
-            init_state=self.init_state.index_select(index),
-            proj_keys=None if self.proj_keys is None else self.proj_keys.index_select(0, index),
-        )
+        rows = object.__new__(Memory)  # rows of a checked Memory need no new check (decoding loops call this)
+        for name, value in (("enc_out", self.enc_out.index_select(0, index)),
+                            ("src_mask", self.src_mask.index_select(0, index)),
+                            ("init_state", self.init_state.index_select(index)),
+                            ("proj_keys", None if self.proj_keys is None else self.proj_keys.index_select(0, index))):
+            object.__setattr__(rows, name, value)
+        return rows
 
     @property
     def batch_size(self) -> int:
@@ -358,7 +366,7 @@ class BahdanauDecoder(Decoder):
     def __init__(self, config: Seq2SeqConfig):
         E, H, He = config.emb_dim, config.hidden_dim, config.enc_dim
         super().__init__(config, E + He)
-        self.attention = Attention("additive", query_dim=H, key_dim=He, attn_dim=config.attn_dim or H)
+        self.attention = Attention("additive", query_dim=H, key_dim=He, attn_dim=config.attn_dim)
         self.pre_output = nn.Linear(H + He + E, H)
 
     def step(self, emb, state, memory):
@@ -413,7 +421,7 @@ class LuongDecoder(Decoder):
         return torch.tanh(self.combine(torch.cat([context, h], dim=-1))), weights
 
 
-_DECODERS = {None: ContextDecoder, "bahdanau": BahdanauDecoder}
+_DECODERS = {None: ContextDecoder, "bahdanau": BahdanauDecoder, **dict.fromkeys(LUONG_SCORES, LuongDecoder)}
 
 
 # --------------------------------------------------------------------------- the model
@@ -440,7 +448,7 @@ class Seq2Seq(nn.Module):
             config = Seq2SeqConfig(*args, **kwargs)
         self.config = config
         self.encoder = Encoder(config)
-        self.decoder = _DECODERS.get(config.attention, LuongDecoder)(config)
+        self.decoder = _DECODERS[config.attention](config)
         if config.bidirectional:
             self.bridge = nn.Linear(2 * config.hidden_dim, config.hidden_dim)
             self.bridge_cell = nn.Linear(2 * config.hidden_dim, config.hidden_dim) if config.cell == "lstm" else None
@@ -506,10 +514,9 @@ class Seq2Seq(nn.Module):
             weights (B, S) (``None`` without attention).
         """
         check_tensor(prev_tokens, "prev_tokens", dtype=torch.long, shape=(memory.batch_size,))
-        try:
-            emb = self.decoder.embed(prev_tokens)  # (B, E)
-        except IndexError:
-            raise ValueError(f"prev_tokens holds ids outside [0, {self.tgt_vocab_size})") from None
+        if bool(((prev_tokens < 0) | (prev_tokens >= self.tgt_vocab_size)).any()):  # a CUDA embedding would assert
+            raise ValueError(f"prev_tokens holds ids outside [0, {self.tgt_vocab_size})")
+        emb = self.decoder.embed(prev_tokens)  # (B, E)
         features, state, weights = self.decoder.step(emb, state, memory)
         return DecoderStep(self.decoder.project(features), state, weights)
 

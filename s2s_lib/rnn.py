@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from s2s_lib import count_parameters
-from s2s_lib.checks import check_bool, check_choice, check_int, check_real, check_tensor
+from s2s_lib.checks import (check_alike, check_bool, check_choice, check_int, check_real, check_tensor,
+                            validated_by)
 
 __all__ = [
     "rnn_cell_step",
@@ -58,8 +59,39 @@ _NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 # --------------------------------------------------------------------------------------
-# One time step, as plain functions of tensors (the cells and layers below call these).
+# One time step, as plain functions of tensors. They check their arguments; the cells and
+# layers below check once at their own boundary and call ``step.unchecked`` in their loops.
 # --------------------------------------------------------------------------------------
+def _step_tensors(gates: int, x, h, weight_ih, weight_hh, bias_ih, bias_hh, c=None) -> None:
+    """The tensors of one step: x (B, E), h and c (B, H), weight_ih (G*H, E), weight_hh (G*H, H),
+    biases (G*H,) or None, all of one floating dtype and device (G = ``gates``)."""
+    check_tensor(x, "x", dtype="float", ndim=2)
+    B, E = x.shape
+    H = check_tensor(weight_hh, "weight_hh", dtype="float", ndim=2).size(1)
+    check_tensor(weight_hh, "weight_hh", shape=(gates * H, H))
+    check_tensor(weight_ih, "weight_ih", dtype="float", shape=(gates * H, E))
+    check_tensor(h, "h", shape=(B, H))
+    for name, t, shape in (("c", c, (B, H)), ("bias_ih", bias_ih, (gates * H,)), ("bias_hh", bias_hh, (gates * H,))):
+        if t is not None:
+            check_tensor(t, name, shape=shape)
+    check_alike({"weight_ih": weight_ih, "weight_hh": weight_hh, "x": x, "h": h, "c": c,
+                 "bias_ih": bias_ih, "bias_hh": bias_hh})
+
+
+def _rnn_step_args(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    check_choice(nonlinearity, "nonlinearity", _NONLINEARITIES)
+    _step_tensors(1, x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+
+
+def _gru_step_args(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    _step_tensors(3, x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+
+
+def _lstm_step_args(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    _step_tensors(4, x, h, weight_ih, weight_hh, bias_ih, bias_hh, c=c)
+
+
+@validated_by(_rnn_step_args)
 def rnn_cell_step(
     x: torch.Tensor,
     h: torch.Tensor,
@@ -80,6 +112,9 @@ def rnn_cell_step(
         nonlinearity: "tanh" (default) or "relu", as in ``nn.RNNCell``.
     Returns:
         (B, H) the new hidden state h_t.
+    Raises:
+        TypeError / ValueError: a tensor of another dtype, device or shape than the weights
+            imply, naming it (``rnn_cell_step.unchecked`` skips the checks).
     """
     pre = x @ weight_ih.T + h @ weight_hh.T  # (B, H)
     if bias_ih is not None:
@@ -89,6 +124,7 @@ def rnn_cell_step(
     return _NONLINEARITIES[nonlinearity](pre)
 
 
+@validated_by(_gru_step_args)
 def gru_cell_step(
     x: torch.Tensor,
     h: torch.Tensor,
@@ -118,6 +154,9 @@ def gru_cell_step(
         bias_ih, bias_hh: (3H,) biases or ``None``.
     Returns:
         ``(h_t, gates)``: h_t (B, H) and ``gates = {"r": (B, H), "z": (B, H), "g": (B, H)}``.
+
+    Raises:
+        TypeError / ValueError: as :func:`rnn_cell_step`.
     """
     gi = x @ weight_ih.T  # (B, 3H)
     gh = h @ weight_hh.T  # (B, 3H)
@@ -134,6 +173,7 @@ def gru_cell_step(
     return h_new, {"r": r, "z": z, "g": g}
 
 
+@validated_by(_lstm_step_args)
 def lstm_cell_step(
     x: torch.Tensor,
     h: torch.Tensor,
@@ -163,6 +203,9 @@ def lstm_cell_step(
     Returns:
         ``(h_t, c_t, gates)`` with h_t, c_t (B, H) and
         ``gates = {"i", "f", "g", "o"}`` each (B, H).
+
+    Raises:
+        TypeError / ValueError: as :func:`rnn_cell_step`.
     """
     pre = x @ weight_ih.T + h @ weight_hh.T  # (B, 4H)
     if bias_ih is not None:
@@ -237,8 +280,9 @@ class RNNCell(_CellBase):
         """Args: x (B, E); h (B, H) or ``None`` for zeros. Returns h_t (B, H)."""
         check_tensor(x, "x", dtype="float", shape=(None, self.input_size))
         h = self._zeros(x) if h is None else check_tensor(h, "h", shape=(x.size(0), self.hidden_size))
-        return rnn_cell_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
-                             self.nonlinearity)
+        check_alike({"weight_ih": self.weight_ih, "x": x, "h": h})
+        return rnn_cell_step.unchecked(x, h, self.weight_ih, self.weight_hh, self.bias_ih,
+                                       self.bias_hh, self.nonlinearity)
 
 
 class GRUCell(_CellBase):
@@ -266,8 +310,10 @@ class GRUCell(_CellBase):
         """
         check_tensor(x, "x", dtype="float", shape=(None, self.input_size))
         h = self._zeros(x) if h is None else check_tensor(h, "h", shape=(x.size(0), self.hidden_size))
-        h_new, gates = gru_cell_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih,
-                                     self.bias_hh)
+        check_alike({"weight_ih": self.weight_ih, "x": x, "h": h})
+        check_bool(return_gates, "return_gates")
+        h_new, gates = gru_cell_step.unchecked(x, h, self.weight_ih, self.weight_hh, self.bias_ih,
+                                               self.bias_hh)
         return (h_new, gates) if return_gates else h_new
 
 
@@ -299,8 +345,10 @@ class LSTMCell(_CellBase):
             shape = (x.size(0), self.hidden_size)
             h = check_tensor(state[0], "state[0] (h)", shape=shape)
             c = check_tensor(state[1], "state[1] (c)", shape=shape)
-        h_new, c_new, gates = lstm_cell_step(x, h, c, self.weight_ih, self.weight_hh,
-                                             self.bias_ih, self.bias_hh)
+        check_alike({"weight_ih": self.weight_ih, "x": x, "state[0] (h)": h, "state[1] (c)": c})
+        check_bool(return_gates, "return_gates")
+        h_new, c_new, gates = lstm_cell_step.unchecked(x, h, c, self.weight_ih, self.weight_hh,
+                                                       self.bias_ih, self.bias_hh)
         return ((h_new, c_new), gates) if return_gates else (h_new, c_new)
 
 
@@ -399,12 +447,13 @@ class RNN(_LayerBase):
         B, T, _ = x.shape
         shape = (self.num_layers, B, self.hidden_size)
         h0 = x.new_zeros(shape) if h0 is None else check_tensor(h0, "h0", shape=shape)
+        check_alike({"weight_ih_l0": self.weight_ih_l0, "x": x, "h0": h0})
         layer_in, finals = x, []
         for k in range(self.num_layers):
             w = self.layer_weights(k)
             h, outs = h0[k], []
             for t in range(T):
-                h = rnn_cell_step(layer_in[:, t], h, *w, nonlinearity=self.nonlinearity)
+                h = rnn_cell_step.unchecked(layer_in[:, t], h, *w, nonlinearity=self.nonlinearity)
                 outs.append(h)
             finals.append(h)
             layer_in = self._between_layers(torch.stack(outs, dim=1), k)  # (B, T, H)
@@ -438,12 +487,14 @@ class GRU(_LayerBase):
         B, T, _ = x.shape
         shape = (self.num_layers, B, self.hidden_size)
         h0 = x.new_zeros(shape) if h0 is None else check_tensor(h0, "h0", shape=shape)
+        check_alike({"weight_ih_l0": self.weight_ih_l0, "x": x, "h0": h0})
+        check_bool(return_gates, "return_gates")
         layer_in, finals, all_gates = x, [], []
         for k in range(self.num_layers):
             w = self.layer_weights(k)
             h, outs, gate_steps = h0[k], [], []
             for t in range(T):
-                h, gates = gru_cell_step(layer_in[:, t], h, *w)
+                h, gates = gru_cell_step.unchecked(layer_in[:, t], h, *w)
                 outs.append(h)
                 if return_gates:
                     gate_steps.append(gates)
@@ -491,12 +542,14 @@ class LSTM(_LayerBase):
                 raise TypeError("state must be a tuple (h0, c0) of two tensors")
             h0 = check_tensor(state[0], "state[0] (h0)", shape=shape)
             c0 = check_tensor(state[1], "state[1] (c0)", shape=shape)
+        check_alike({"weight_ih_l0": self.weight_ih_l0, "x": x, "state[0] (h0)": h0, "state[1] (c0)": c0})
+        check_bool(return_gates, "return_gates")
         layer_in, h_finals, c_finals, all_gates = x, [], [], []
         for k in range(self.num_layers):
             w = self.layer_weights(k)
             h, c, outs, gate_steps = h0[k], c0[k], [], []
             for t in range(T):
-                h, c, gates = lstm_cell_step(layer_in[:, t], h, c, *w)
+                h, c, gates = lstm_cell_step.unchecked(layer_in[:, t], h, c, *w)
                 outs.append(h)
                 if return_gates:
                     gate_steps.append({**gates, "c": c})
@@ -558,16 +611,20 @@ def rnn_forward_states(
         (B, T, H) the states h_1..h_T.
     """
     check_tensor(x, "x", dtype="float", ndim=3)
-    B, _, E = x.shape
+    B, T, E = x.shape
+    if T == 0:
+        raise ValueError(f"x must have at least one time step, got shape {tuple(x.shape)}")
     H = check_tensor(weight_ih, "weight_ih", dtype="float", shape=(None, E)).size(0)
     check_tensor(weight_hh, "weight_hh", dtype="float", shape=(H, H))
     for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
         if b is not None:
             check_tensor(b, name, shape=(H,))
     h = x.new_zeros(B, H) if h0 is None else check_tensor(h0, "h0", shape=(B, H))
+    check_alike({"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh,
+                 "x": x, "h0": h})
     states = []
     for t in range(x.size(1)):
-        h = rnn_cell_step(x[:, t], h, weight_ih, weight_hh, bias_ih, bias_hh)
+        h = rnn_cell_step.unchecked(x[:, t], h, weight_ih, weight_hh, bias_ih, bias_hh)
         states.append(h)
     return torch.stack(states, dim=1)  # (B, T, H)
 
@@ -608,6 +665,7 @@ def rnn_bptt(
         states = rnn_forward_states(x, weight_ih, weight_hh, bias_ih, bias_hh, h0)  # (B, T, H)
         B, T, H = states.shape
         check_tensor(grad_output, "grad_output", shape=(B, T, H))
+        check_alike({"x": x, "grad_output": grad_output})
         h0 = x.new_zeros(B, H) if h0 is None else h0
         prev = torch.cat([h0.unsqueeze(1), states[:, :-1]], dim=1)  # (B, T, H): h_0..h_{T-1}
         grad_h = torch.zeros_like(states)
@@ -649,4 +707,5 @@ def expected_num_parameters(kind: str, input_size: int, hidden_size: int, bias: 
     """
     check_choice(kind, "kind", GATES_PER_CELL)
     E, H = check_int(input_size, "input_size"), check_int(hidden_size, "hidden_size")
+    check_bool(bias, "bias")
     return GATES_PER_CELL[kind] * (H * E + H * H + (2 * H if bias else 0))

@@ -29,7 +29,7 @@ import math
 
 import torch
 
-from s2s_lib.checks import check_choice, check_int, check_real, check_tensor, check_type
+from s2s_lib.checks import check_choice, check_finite, check_int, check_real, check_tensor, check_type
 from s2s_lib.tokenize import PAD_ID
 
 __all__ = [
@@ -72,7 +72,8 @@ def softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
     ``softmax(z) = softmax(z - c)`` for any constant ``c``; with ``c = max(z)`` every
     exponent is <= 0, so ``exp`` cannot overflow and the largest term is exactly 1 (the sum
     cannot underflow to 0). Entries equal to ``-inf`` (masked or filtered words) get
-    probability exactly 0. Matches ``torch.softmax``.
+    probability exactly 0. Matches ``torch.softmax``, also where a row is all ``-inf`` or holds
+    nan or ``+inf``: that row is nan (:func:`sampling_distribution` refuses such logits).
 
     Args:
         logits: (..., V) floating tensor.
@@ -238,8 +239,9 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     :func:`top_k_filter`. ``p = 1`` keeps everything.
 
     Args:
-        logits: (..., V) floating tensor (may already contain ``-inf``).
-        p: the probability mass to keep, ``0 < p <= 1``.
+        logits: (..., V) floating tensor (may already contain ``-inf``, but not in a whole row;
+            no nan or ``+inf``).
+        p: the probability mass to keep, ``0 < p <= 1`` (and not 0 in the logits' dtype).
     Returns:
         (..., V) new tensor with ``-inf`` outside the nucleus.
     """
@@ -249,6 +251,9 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     p = check_real(p, "p", maximum=1, above=0)
     if p == 1:
         return logits.clone()
+    if float(torch.tensor(p, dtype=logits.dtype)) == 0:
+        raise ValueError(f"p={p} is 0 in {logits.dtype} (the nucleus would be empty); use a larger p")
+    check_finite(logits, "logits", neg_inf=True)
     sorted_logits, _ = torch.sort(logits, dim=-1, descending=True)  # (..., V)
     sorted_probs = softmax(sorted_logits, dim=-1)
     mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # (..., V), 0 for the top word
@@ -275,8 +280,13 @@ def sampling_distribution(
         top_p: keep the nucleus of mass p (``None``: no top-p filter).
     Returns:
         (..., V) probabilities, rows summing to 1, exactly 0 on filtered words.
+    Raises:
+        ValueError: ``logits`` hold nan or ``+inf``, or a row is all ``-inf`` (no distribution
+            to draw from), or ``logits / temperature`` overflows.
     """
     scaled = temperature_scale(logits, temperature)
+    check_finite(logits, "logits", neg_inf=True)
+    check_finite(scaled, f"logits / temperature (temperature={temperature})", neg_inf=True)
     if top_k is not None:
         scaled = top_k_filter(scaled, top_k)
     if top_p is not None:
@@ -303,6 +313,9 @@ def sample(
     if generator is not None:
         check_type(generator, "generator", torch.Generator, "a torch.Generator or None")
     probs = sampling_distribution(logits, temperature, top_k, top_p)  # (..., V)
+    if generator is not None and generator.device != probs.device:
+        raise ValueError(f"generator is on {generator.device} but logits are on {probs.device}: "
+                         "use torch.Generator(device=logits.device)")
     flat = probs.reshape(-1, probs.size(-1))  # (N, V)
     ids = torch.multinomial(flat, num_samples=1, generator=generator)  # (N, 1)
     return ids.reshape(probs.shape[:-1])

@@ -17,6 +17,12 @@ Interface (both classes):
     ``pieces(ids) -> list[str]``   readable labels (for attention heatmaps);
     ``vocab_size``, ``save(path)``, ``load(path)``.
 
+Bad input follows DESIGN.md: a wrong kind of argument is a ``TypeError``, a wrong value a
+``ValueError``, each naming the argument; a file that is not a tokenizer (truncated, corrupt,
+another format) makes ``load`` raise ``ValueError`` naming the file, never a raw
+SentencePiece/JSON error. ``save`` writes a temporary file and renames it, so an interrupted
+save never leaves half a file behind.
+
 Special ids are fixed in every vocabulary (DESIGN.md): ``PAD_ID=0 "<pad>"``,
 ``SOS_ID=1 "<sos>"``, ``EOS_ID=2 "<eos>"``, ``UNK_ID=3 "<unk>"``.
 
@@ -34,7 +40,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from s2s_lib.checks import check_choice, check_ids, check_int, check_str, check_type
+from s2s_lib.checks import (check_bool, check_choice, check_ids, check_int, check_path, check_real,
+                            check_str, check_texts, check_type)
 
 PAD_ID = 0
 SOS_ID = 1
@@ -46,11 +53,40 @@ SPECIAL_TOKENS = (PAD, SOS, EOS, UNK)
 __all__ = [
     "PAD_ID", "SOS_ID", "EOS_ID", "UNK_ID", "PAD", "SOS", "EOS", "UNK", "SPECIAL_TOKENS",
     "normalize_whitespace", "SentencePieceTokenizer", "CharTokenizer", "load_tokenizer",
+    "SPM_MAX_SENTENCE_BYTES", "SPM_MIN_CHARACTER_COVERAGE",
 ]
 
 _SPACES = re.compile(r"\s+")
 # SentencePiece marks a word start with U+2581 "▁"; CharTokenizer.pieces shows spaces the same way.
 WORD_BOUNDARY = "\u2581"
+# SentencePiece's trainer silently skips sentences longer than this many UTF-8 bytes
+# (TrainerSpec.max_sentence_length); train() raises the limit when a text needs it.
+SPM_MAX_SENTENCE_BYTES = 4192
+# The SentencePiece trainer refuses a character_coverage outside [0.98, 1].
+SPM_MIN_CHARACTER_COVERAGE = 0.98
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        with open(tmp, "xb") as f:  # "x": never an existing file; the usual permissions (umask)
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _utf8(text: str, name: str) -> bytes:
+    """``text`` as UTF-8; a ValueError naming ``name`` if it holds a lone surrogate."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{name} is not valid Unicode text: it holds the lone surrogate "
+                         f"{text[err.start]!r} at index {err.start}") from None
 
 
 def normalize_whitespace(text: str) -> str:
@@ -83,9 +119,7 @@ class _Tokenizer:
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         """Encode many texts (a list of id lists)."""
-        if isinstance(texts, str):
-            raise TypeError("texts must be an iterable of str, not a single str")
-        return [self.encode(t) for t in texts]
+        return [self.encode(t) for t in check_texts(texts, "texts")]
 
     def __len__(self) -> int:
         return self.vocab_size
@@ -103,7 +137,11 @@ class SentencePieceTokenizer(_Tokenizer):
 
         check_type(model_proto, "model_proto", (bytes, bytearray), "bytes")
         self.model_proto = bytes(model_proto)
-        self.sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
+        try:
+            self.sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
+        except RuntimeError as err:  # the protobuf does not parse (truncated, corrupt, other file)
+            raise ValueError(f"model_proto is not a SentencePiece model ({len(model_proto)} bytes "
+                             f"that do not parse: {str(err).strip()})") from None
         for want, got in ((PAD_ID, self.sp.pad_id()), (SOS_ID, self.sp.bos_id()),
                           (EOS_ID, self.sp.eos_id()), (UNK_ID, self.sp.unk_id())):
             if want != got:
@@ -133,37 +171,63 @@ class SentencePieceTokenizer(_Tokenizer):
                 character seen in training (right for a small corpus).
             hard_vocab_limit: if False, a small corpus may give a slightly smaller
                 vocabulary than asked instead of an error.
+            seed_sentencepiece_size: number of seed pieces of the unigram trainer.
         Returns:
             The trained tokenizer.
+        Raises:
+            TypeError: ``texts`` is one str, or holds something other than str.
+            ValueError: a bad option (``character_coverage`` must be in [0.98, 1], SentencePiece's
+                own limit), no non-empty text, a text that is not valid Unicode, or a
+                ``vocab_size`` the texts cannot give.
+
+        Long texts: SentencePiece's trainer silently skips sentences longer than
+        ``max_sentence_length`` (4192 UTF-8 bytes by default). Here no text is skipped: if one
+        is longer, the limit is raised to the longest text for this training (only then, so
+        the model of ordinary texts is byte-identical to one trained without it).
         """
         import io
 
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of str, not a single str")
-        vocab_size = check_int(vocab_size, "vocab_size", len(SPECIAL_TOKENS) + 1)
+        texts = check_texts(texts, "texts")
+        vocab_size = check_int(vocab_size, "vocab_size", len(SPECIAL_TOKENS) + 1, 2**31 - 1)
         check_choice(model_type, "model_type", ("unigram", "bpe"))
+        character_coverage = check_real(character_coverage, "character_coverage",
+                                        SPM_MIN_CHARACTER_COVERAGE, 1.0)
+        check_bool(hard_vocab_limit, "hard_vocab_limit")
+        seed_sentencepiece_size = check_int(seed_sentencepiece_size, "seed_sentencepiece_size",
+                                            1, 2**31 - 1)
         texts = [normalize_whitespace(t) for t in texts]
-        texts = [t for t in texts if t]
-        if not texts:
+        kept = [t for t in texts if t]
+        if not kept:
             raise ValueError("texts has no non-empty sentence to train on")
+        longest = max(len(_utf8(t, f"texts[{i}]")) for i, t in enumerate(texts))
+        extra = {"max_sentence_length": longest} if longest > SPM_MAX_SENTENCE_BYTES else {}
         buf = io.BytesIO()
         try:
-            cls._train_into(buf, texts, vocab_size, model_type, character_coverage,
-                            hard_vocab_limit, seed_sentencepiece_size)
+            cls._train_into(buf, kept, vocab_size, model_type, character_coverage,
+                            hard_vocab_limit, seed_sentencepiece_size, **extra)
         except RuntimeError as err:
-            found = re.search(r"required_chars\. (\d+) vs (\d+)", str(err))
-            if found is None:
-                raise
-            raise ValueError(
-                f"vocab_size={vocab_size} is too small: the texts need {found.group(2)} pieces "
-                f"for their characters alone at character_coverage={character_coverage}; "
-                "raise vocab_size or lower character_coverage (e.g. 0.995)"
-            ) from err
+            message = str(err).strip()
+            found = re.search(r"required_chars\. (\d+) vs (\d+)", message)
+            too_high = re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)",
+                                 message)
+            if found is not None:
+                raise ValueError(
+                    f"vocab_size={vocab_size} is too small: the texts need {found.group(2)} pieces "
+                    f"for their characters alone at character_coverage={character_coverage}; "
+                    "raise vocab_size or lower character_coverage (e.g. 0.995)"
+                ) from None
+            if too_high is not None:
+                raise ValueError(
+                    f"vocab_size={vocab_size} is too large for these texts with hard_vocab_limit=True: "
+                    f"they give at most {too_high.group(2)} pieces; lower vocab_size or pass "
+                    "hard_vocab_limit=False"
+                ) from None
+            raise ValueError(f"SentencePiece could not train on texts: {message}") from None
         return cls(buf.getvalue())
 
     @staticmethod
     def _train_into(buf, texts, vocab_size, model_type, character_coverage, hard_vocab_limit,
-                    seed_sentencepiece_size) -> None:
+                    seed_sentencepiece_size, **extra) -> None:
         import sentencepiece as spm
 
         spm.SentencePieceTrainer.train(
@@ -181,6 +245,7 @@ class SentencePieceTokenizer(_Tokenizer):
             shuffle_input_sentence=False,
             seed_sentencepiece_size=seed_sentencepiece_size,
             minloglevel=2,
+            **extra,
         )
 
     @property
@@ -193,7 +258,11 @@ class SentencePieceTokenizer(_Tokenizer):
         text = normalize_whitespace(text)
         if not text:
             return []
-        return list(self.sp.encode(text, out_type=int))
+        try:
+            return list(self.sp.encode(text, out_type=int))
+        except RuntimeError:  # pybind11 cannot pass a lone surrogate to C++
+            _utf8(text, "text")
+            raise
 
     def decode(self, ids) -> str:
         """Ids -> text; skips ``<pad>``/``<sos>``, stops at the first ``<eos>``."""
@@ -209,18 +278,26 @@ class SentencePieceTokenizer(_Tokenizer):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the ``.model`` file (SentencePiece's own format) and return its path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.model_proto)
-        return path
+        return _write_atomic(check_path(path, "path"), self.model_proto)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SentencePieceTokenizer":
-        """Read a ``.model`` file written by :meth:`save`."""
-        path = Path(path)
+        """Read a ``.model`` file written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: the file is not a SentencePiece model with our special ids (truncated,
+                corrupt, another format); the message names the file. A corruption that still
+                parses as a valid model cannot be told apart here: keep a checksum beside the
+                file, as :func:`s2s_lib.data.train_or_load_sentencepiece` does for its cache.
+        """
+        path = check_path(path, "path")
         if not path.is_file():
             raise FileNotFoundError(f"no SentencePiece model at {path}")
-        return cls(path.read_bytes())
+        try:
+            return cls(path.read_bytes())
+        except ValueError as err:
+            raise ValueError(f"{path} is not a usable SentencePiece model: {err}") from None
 
     def __eq__(self, other) -> bool:
         return isinstance(other, SentencePieceTokenizer) and self.model_proto == other.model_proto
@@ -237,12 +314,14 @@ class CharTokenizer(_Tokenizer):
     """
 
     def __init__(self, chars: Sequence[str]):
-        if isinstance(chars, str):
-            chars = list(chars)
-        chars = list(chars)
-        for c in chars:
-            if not isinstance(c, str) or len(c) != 1:
-                raise ValueError(f"chars must be single characters, got {c!r}")
+        chars = list(chars) if isinstance(chars, str) else check_texts(chars, "chars")
+        for i, c in enumerate(chars):
+            if len(c) != 1:
+                raise ValueError(f"chars must be single characters, got chars[{i}] = {c!r}")
+            # encode() sees text after normalize_whitespace: such a character could never match
+            if c != " " and (_SPACES.fullmatch(c) or unicodedata.normalize("NFC", c) != c):
+                raise ValueError(f"chars[{i}] = {c!r} never occurs in normalised text (whitespace "
+                                 "other than ' ', or a character that Unicode NFC replaces)")
         if len(set(chars)) != len(chars):
             raise ValueError("chars contains duplicates")
         self.itos: list[str] = list(SPECIAL_TOKENS) + chars
@@ -251,8 +330,7 @@ class CharTokenizer(_Tokenizer):
     @classmethod
     def train(cls, texts: Iterable[str], min_freq: int = 1) -> "CharTokenizer":
         """Build the alphabet from ``texts``: every character seen ``min_freq`` times or more."""
-        if isinstance(texts, str):
-            raise TypeError("texts must be an iterable of str, not a single str")
+        texts = check_texts(texts, "texts")
         min_freq = check_int(min_freq, "min_freq")
         counts = Counter()
         for t in texts:
@@ -282,22 +360,36 @@ class CharTokenizer(_Tokenizer):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the alphabet as JSON and return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = check_path(path, "path")
         payload = {"type": "char", "chars": self.itos[len(SPECIAL_TOKENS):]}
-        path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-        return path
+        text = json.dumps(payload, ensure_ascii=False)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate in the alphabet: JSON's \uXXXX escapes keep it
+            data = json.dumps(payload).encode("ascii")
+        return _write_atomic(path, data)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CharTokenizer":
-        """Read a tokenizer written by :meth:`save`."""
-        path = Path(path)
+        """Read a tokenizer written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: the file is not a CharTokenizer file (not UTF-8 JSON, truncated, another
+                format, or an alphabet the constructor refuses); the message names the file.
+        """
+        path = check_path(path, "path")
         if not path.is_file():
             raise FileNotFoundError(f"no CharTokenizer file at {path}")
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("type") != "char":
-            raise ValueError(f"{path} is not a CharTokenizer file")
-        return cls(payload["chars"])
+        try:
+            payload = json.loads(path.read_bytes().decode("utf-8"))
+            if not isinstance(payload, dict) or payload.get("type") != "char":
+                raise ValueError('it holds no {"type": "char", ...} object')
+            if not isinstance(payload.get("chars"), list):
+                raise ValueError('its "chars" is not a list')
+            return cls(payload["chars"])
+        except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ValueError(f"{path} is not a CharTokenizer file: {err}") from None
 
     def __eq__(self, other) -> bool:
         return isinstance(other, CharTokenizer) and self.itos == other.itos
@@ -308,7 +400,7 @@ class CharTokenizer(_Tokenizer):
 
 def load_tokenizer(path: str | os.PathLike) -> SentencePieceTokenizer | CharTokenizer:
     """Load either tokenizer: ``.json`` -> :class:`CharTokenizer`, else SentencePiece."""
-    path = Path(path)
+    path = check_path(path, "path")
     if path.suffix == ".json":
         return CharTokenizer.load(path)
     return SentencePieceTokenizer.load(path)

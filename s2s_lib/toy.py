@@ -76,14 +76,16 @@ class TableModel:
             if sum(probs.values()) > 1 + 1e-9:
                 raise ValueError(f"table[{prefix!r}]: probabilities sum to {sum(probs.values()):g} > 1")
             self.rows[prefix] = self._distribution(probs)
+        self.rows[None] = self._distribution({EOS_ID: 1.0})  # after a prefix not in the table: end
         self.prefixes: list[tuple] = [()]  # prefix of each state id
         self._ids = {(): 0}
 
     def _distribution(self, probs: dict) -> torch.Tensor:
         p = torch.zeros(self.vocab_size, dtype=torch.float64)
+        missing = torch.ones(self.vocab_size, dtype=torch.bool)  # words the row does not mention
         for w, q in probs.items():
-            p[w] = q
-        rest, missing = max(0.0, 1.0 - float(p.sum())), p == 0
+            p[w], missing[w] = q, False
+        rest = max(0.0, 1.0 - float(p.sum()))
         if int(missing.sum()):
             p[missing] = rest / int(missing.sum())
         p = p.clamp_min(self.floor)
@@ -101,10 +103,7 @@ class TableModel:
                 self._ids[prefix] = len(self.prefixes)
                 self.prefixes.append(prefix)
             ids.append(self._ids[prefix])
-        end = self.rows.get(None)
-        if end is None:
-            end = self.rows[None] = self._distribution({EOS_ID: 1.0})
-        logits = torch.stack([self.rows.get(self.prefixes[i], end) for i in ids])  # (B, V)
+        logits = torch.stack([self.rows.get(self.prefixes[i], self.rows[None]) for i in ids])  # (B, V)
         return DecoderStep(logits, _TableState(torch.tensor(ids)), None)
 
 
@@ -117,10 +116,10 @@ def exhaustive_search(model, src: torch.Tensor, max_len: int, *, length_penalty:
     one with the best (length-normalised) score. This is what beam search approximates.
 
     Args:
-        model: a :class:`~s2s_lib.models.Seq2Seq`.
+        model: a :class:`~s2s_lib.models.Seq2Seq` or a :class:`TableModel`.
         src: one source sentence, (S,) or (1, S) LongTensor.
         max_len: longest output in tokens, ``<eos>`` included.
-        length_penalty: as in :func:`beam_search` (default: none, the raw log-probability).
+        length_penalty: as in :func:`s2s_lib.beam.beam_search` (default: none, the raw log-probability).
         src_lengths: (1,) length of the sentence (default: S, no padding).
     Returns:
         The best :class:`Hypothesis` (``finished=True``; ``attention`` is ``None``).

@@ -73,6 +73,9 @@ def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, mask: torch.Tenso
     check_tensor(tgt_out, "tgt_out", dtype=torch.long, shape=tuple(logits.shape[:2]))
     mask = tgt_out != PAD_ID if mask is None else check_mask(mask, "mask", shape=tuple(tgt_out.shape))
     check_choice(reduction, "reduction", ("mean", "sum", "none"))
+    if tgt_out.numel() and (int(tgt_out.min()) < 0 or int(tgt_out.max()) >= logits.size(-1)):
+        raise ValueError(f"tgt_out holds ids outside [0, V={logits.size(-1)}) (min {int(tgt_out.min())}, "
+                         f"max {int(tgt_out.max())}): encoded with another vocabulary?")
     if reduction == "none":
         nll = F.cross_entropy(logits.transpose(1, 2), tgt_out, reduction="none")  # (B, T)
         return torch.where(mask, nll, torch.zeros_like(nll))
@@ -340,7 +343,7 @@ def train(
         check_type(optimizer, "optimizer", torch.optim.Optimizer)
     schedule = _as_schedule(teacher_forcing)
     seed = check_int(seed, "seed", 0)
-    callbacks = [check_callable(cb, "callbacks[i]") for cb in callbacks]
+    callbacks = [check_callable(cb, f"callbacks[{i}]") for i, cb in enumerate(callbacks)]
 
     device = pick_device(device)
     model.to(device)
@@ -371,9 +374,7 @@ def train(
                 order_rng.shuffle(order)
             for i in order:
                 batch = batches[i].to(device)
-                p = schedule(step)
-                if not 0 <= p <= 1:
-                    raise ValueError(f"teacher_forcing schedule returned {p} at step {step}, not in [0, 1]")
+                p = check_prob(schedule(step), f"the teacher_forcing schedule's value at step {step}")
                 logits = model(batch.src, batch.src_lengths, batch.tgt_in,
                                teacher_forcing_ratio=p, generator=coin_gen)  # (B, T, V)
                 loss = sequence_loss(logits, batch.tgt_out, batch.tgt_mask)

@@ -25,8 +25,9 @@ def scaled_dot_product_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    mask: torch.Tensor | None = None,
+    attn_mask: torch.Tensor | None = None,
     is_causal: bool = False,
+    key_padding_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``softmax(Q K^T / sqrt(d)) V`` for many query steps at once (Vaswani et al. 2017, eq. 1).
 
@@ -37,9 +38,11 @@ def scaled_dot_product_attention(
         q: (..., T, d) queries, e.g. (B, T, d) or (B, heads, T, d).
         k: (..., S, d) keys.
         v: (..., S, dv) values.
-        mask: bool, True where a query may attend (as in ``F.scaled_dot_product_attention``):
-            either a (B, S) key padding mask or a mask broadcastable to (..., T, S).
+        attn_mask: bool, broadcastable to (..., T, S), True where query t may attend to key s
+            (as ``F.scaled_dot_product_attention``'s boolean ``attn_mask``).
         is_causal: also forbid query t to look at keys after position t.
+        key_padding_mask: (B, S) bool, True on real keys (``Batch.src_mask``); it applies to
+            every head and query: q must be (B, ..., T, d).
     Returns:
         ``(output, weights)``: output (..., T, dv), weights (..., T, S).
     """
@@ -47,8 +50,11 @@ def scaled_dot_product_attention(
     check_tensor(k, "k", dtype="float", shape=tuple(q.shape[:-2]) + (None, q.size(-1)))
     check_tensor(v, "v", dtype="float", shape=tuple(k.shape[:-1]) + (None,))
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T, d) @ (..., d, S) -> (..., T, S)
-    if mask is not None and check_mask(mask).dim() == 2 and q.dim() > 2:  # (B, S) key padding
-        mask = mask.view(mask.size(0), *([1] * (q.dim() - 2)), mask.size(1))  # -> (B, 1, ..., 1, S)
+    mask = None if attn_mask is None else check_mask(attn_mask, "attn_mask")
+    if key_padding_mask is not None:  # (B, S) -> (B, 1, ..., 1, S)
+        pad = check_mask(key_padding_mask, "key_padding_mask", shape=(q.size(0), k.size(-2)))
+        pad = pad.view(pad.size(0), *([1] * (q.dim() - 2)), pad.size(1))
+        mask = pad if mask is None else mask & pad
     if is_causal:
         t, s = scores.shape[-2:]
         causal = torch.ones(t, s, dtype=torch.bool, device=scores.device).tril()  # (T, S)
@@ -125,7 +131,7 @@ class MultiHeadAttention(nn.Module):
         k = self._split_heads(nn.functional.linear(key, w_k, b_k))  # (B, h, S, d_k)
         v = self._split_heads(nn.functional.linear(value, w_v, b_v))  # (B, h, S, d_k)
         # (B, h, T, d_k) and (B, h, T, S); the (B, S) mask broadcasts over heads and steps
-        heads, weights = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal)
+        heads, weights = scaled_dot_product_attention(q, k, v, is_causal=is_causal, key_padding_mask=mask)
         batch, _, tgt_len, _ = heads.shape
         concat = heads.transpose(1, 2).reshape(batch, tgt_len, self.embed_dim)  # (B, T, h * d_k)
         return self.out_proj(concat), (weights.mean(dim=1) if average_weights else weights)

@@ -57,7 +57,7 @@ import torch
 from s2s_lib.checks import check_int, check_real, check_type
 from s2s_lib.data import TranslationData, prepare_translation
 from s2s_lib.models import Seq2Seq, Seq2SeqConfig
-from s2s_lib.checkpoint import load_checkpoint, save_checkpoint
+from s2s_lib.checkpoint import load_checkpoint, save_checkpoint, write_atomically
 from s2s_lib.train import default_optimizer, evaluate_loss, train
 
 __all__ = ["Recipe", "RECIPES", "ZOO_VERSION", "NO_CACHE_ENV", "recipe_names", "get_recipe",
@@ -297,7 +297,7 @@ def _load_cached(r: Recipe, data: TranslationData, key: str, path: Path) -> Seq2
         if extra.get("key") != key or model.config != _recipe_config(r, data):
             raise ValueError("it belongs to another recipe or config")
         return model
-    except (ValueError, OSError, IndexError) as err:
+    except (ValueError, OSError, IndexError, RuntimeError) as err:
         warnings.warn(f"ignoring the damaged model cache {path} ({err}); training again")
         return None
 
@@ -314,7 +314,7 @@ def store(recipe: str | Recipe, data: TranslationData, model: Seq2Seq) -> Path |
     path = model_cache_dir() / f"{key}.pt"
     try:
         save_checkpoint(path, model, key=key, recipe=r.to_dict())
-        path.with_suffix(".sha256").write_text(f"{_file_sha256(path)}  {path.name}\n")
+        write_atomically(path.with_suffix(".sha256"), lambda tmp: tmp.write_text(f"{_file_sha256(path)}  {path.name}\n"))
     except OSError as err:  # read-only home etc.: still usable, just slower next time
         warnings.warn(f"could not write the model cache {path}: {err}")
         return None

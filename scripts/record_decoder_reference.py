@@ -14,7 +14,7 @@ the coins were read from ``model.teacher_forcing_coins``; this script now uses t
 * greedy decoding and batched beam search (tokens, scores, attention);
 * a few optimisation steps of ``train`` (losses, gradient norms, final weights).
 
-    python scripts/record_decoder_reference.py   # writes tests/data/decoder_reference.pt
+    python scripts/record_decoder_reference.py [--force]   # writes tests/data/decoder_reference.pt
 """
 from __future__ import annotations
 
@@ -126,6 +126,9 @@ def record_training():
 
 
 def main():
+    if OUT.exists() and "--force" not in sys.argv:
+        raise SystemExit(f"{OUT} exists: it records the code *before* a refactor. Overwriting it with today's "
+                         "outputs would make the test compare the code with itself; pass --force if you mean it.")
     torch.set_num_threads(1)
     data = {"configs": [record(cfg) for cfg in CONFIGS], "training": record_training(),
             "inputs": make_inputs()}

@@ -255,7 +255,7 @@ def test_forward_errors_name_the_argument():
 def test_sdpa_matches_torch(use_mask, is_causal):
     q, k, v = _randn(B, S, 8, seed=20), _randn(B, S, 8, seed=21), _randn(B, S, 3, seed=22)
     mask = MASK if use_mask else None
-    out, weights = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal)
+    out, weights = scaled_dot_product_attention(q, k, v, is_causal=is_causal, key_padding_mask=mask)
     torch_mask = MASK[:, None, :] if use_mask else None  # (B, 1, S), True = take part
     if is_causal:
         causal = torch.ones(S, S, dtype=torch.bool).tril()
@@ -272,7 +272,7 @@ def test_sdpa_matches_torch(use_mask, is_causal):
 def test_sdpa_with_heads_and_different_lengths():
     q, k, v = _randn(2, 3, 4, 8, seed=23), _randn(2, 3, 6, 8, seed=24), _randn(2, 3, 6, 5, seed=25)
     mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])  # (B, S)
-    out, weights = scaled_dot_product_attention(q, k, v, mask=mask)
+    out, weights = scaled_dot_product_attention(q, k, v, key_padding_mask=mask)
     assert out.shape == (2, 3, 4, 5) and weights.shape == (2, 3, 4, 6)
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
     torch.testing.assert_close(out, expected)
@@ -284,8 +284,19 @@ def test_sdpa_errors():
         scaled_dot_product_attention(q, _randn(B, S, 7), _randn(B, S, 8))
     with pytest.raises(ValueError, match="v must"):
         scaled_dot_product_attention(q, q, _randn(B, S + 1, 8))
-    with pytest.raises(TypeError, match="mask"):
-        scaled_dot_product_attention(q, q, q, mask=MASK.int())
+    with pytest.raises(TypeError, match="key_padding_mask"):
+        scaled_dot_product_attention(q, q, q, key_padding_mask=MASK.int())
+    with pytest.raises(ValueError, match="key_padding_mask"):
+        scaled_dot_product_attention(q, q, q, key_padding_mask=MASK[:, :3])
+
+
+def test_sdpa_takes_a_time_by_time_mask_like_torch():
+    # a (T, S) mask is an attention mask, never mistaken for a (B, S) padding mask (here B == T)
+    q, k, v = _randn(S, S, 8, seed=26), _randn(S, S, 8, seed=27), _randn(S, S, 3, seed=28)
+    allowed = torch.rand(S, S, generator=torch.Generator().manual_seed(1)) > 0.4
+    allowed[:, 0] = True  # every query may attend somewhere
+    out, _ = scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=allowed))
 
 
 @pytest.mark.parametrize("bias", [True, False])

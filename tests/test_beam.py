@@ -19,7 +19,7 @@ SRC_V, TGT_V = 30, 12
 A, B_, C = 4, 5, 6  # three words of the toy tables
 
 
-def beam_search_reference(model, src, lengths, max_len, **kw):
+def beam_search_each(model, src, lengths, max_len, **kw):
     """The plain search, sentence by sentence, as a BeamResult (to compare with the batched one)."""
     return BeamResult([beam_search_one(model, src[i, :n], max_len, **kw) for i, n in enumerate(lengths.tolist())])
 
@@ -104,7 +104,7 @@ def test_batched_equals_reference(config, penalty):
     src, lengths = src_batch(B=6)
     for K, n_best in ((3, 2), (5, 5)):
         fast = beam_search(model, src, lengths, 10, beam_size=K, length_penalty=penalty, n_best=n_best)
-        slow = beam_search_reference(model, src, lengths, 10, beam_size=K, length_penalty=penalty,
+        slow = beam_search_each(model, src, lengths, 10, beam_size=K, length_penalty=penalty,
                                      n_best=n_best)
         assert_same_hypotheses(fast, slow)
         assert all(len(h) == n_best for h in fast.hypotheses)
@@ -128,8 +128,8 @@ def test_batched_equals_one_sentence_at_a_time(config):
 def test_early_stopping_never_changes_the_answer(penalty):
     model = make_model("bahdanau", seed=3)
     src, lengths = src_batch(B=6, seed=3)
-    stopped = beam_search_reference(model, src, lengths, 12, beam_size=3, length_penalty=penalty, n_best=2)
-    full = beam_search_reference(model, src, lengths, 12, beam_size=3, length_penalty=penalty, n_best=2,
+    stopped = beam_search_each(model, src, lengths, 12, beam_size=3, length_penalty=penalty, n_best=2)
+    full = beam_search_each(model, src, lengths, 12, beam_size=3, length_penalty=penalty, n_best=2,
                                  early_stopping=False)
     assert_same_hypotheses(stopped, full)
 
@@ -383,7 +383,7 @@ def test_bad_arguments_of_the_reference_and_exhaustive_search():
     model = make_model()
     src, lengths = src_batch(B=2)
     with pytest.raises(ValueError, match="beam_size"):
-        beam_search_reference(model, src, lengths, 5, beam_size=0)
+        beam_search_each(model, src, lengths, 5, beam_size=0)
     with pytest.raises(ValueError, match="one sentence"):
         exhaustive_search(model, src, 3)
     with pytest.raises(ValueError, match="max_len"):

@@ -496,3 +496,72 @@ def test_a_sentence_that_is_not_a_str_raises_naming_it():
             tokenizer(None)
     with pytest.raises(TypeError, match="line must be a str, got list"):
         tokenize_13a(["a", "b"])  # not "unhashable type" from the cache
+
+
+# Defect: a huge finite add-k value overflowed the smoothed precisions: BLEU = inf, silently.
+def test_add_k_value_that_overflows_raises():
+    with pytest.raises(ValueError, match="BLEU overflows a float"):
+        corpus_bleu(["a b c d"], [["a b c d"]], smooth_method="add-k", smooth_value=1e308)
+
+
+# Defect: compute_bleu took impossible statistics: negative counts gave "math domain error",
+# counts above totals a precision of 500 %, a negative or nan sys_len a number, no order at all
+# a score of 0, and a str count "can't multiply sequence by non-int".
+@pytest.mark.parametrize("args, error, message", [
+    (([-1, 0, 0, 0], [1, 1, 1, 1], 1, 1), ValueError, r"counts\[0\] must be >= 0"),
+    (([5, 0, 0, 0], [1, 1, 1, 1], 1, 1), ValueError, "counts must not exceed totals"),
+    (([1, 0, 0, 0], [0, 0, 0, 0], 1, 1), ValueError, "counts must not exceed totals"),
+    (([1, 1, 1, 1], [1, 1, 1, 1], -1, 1), ValueError, "sys_len must be >= 0"),
+    (([1, 1, 1, 1], [1, 1, 1, 1], math.nan, 1), TypeError, "sys_len must be an int"),
+    (([1, 1, 1, 1], [1, 1, 1, math.inf], 1, 1), ValueError, r"totals\[3\] must be a finite number"),
+    (([], [], 1, 1), ValueError, "counts is empty"),
+    ((["1", 1, 1, 1], [2, 2, 2, 2], 2, 2), TypeError, r"counts\[0\] must be a number"),
+    ((None, [2, 2, 2, 2], 2, 2), TypeError, "counts must be a list of numbers"),
+])
+def test_compute_bleu_refuses_impossible_statistics(args, error, message):
+    with pytest.raises(error, match=message):
+        compute_bleu(*args)
+
+
+# Defect: a str where a token list belongs was split into characters (a silent wrong answer),
+# max_order 0 or -1 gave no n-grams, and None gave "object of type 'NoneType' has no len()".
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: extract_ngrams("the cat", 2), TypeError, "tokens must be a list of str, got str"),
+    (lambda: extract_ngrams(["a"], 0), ValueError, "max_order must be >= 1"),
+    (lambda: extract_ngrams(None), TypeError, "tokens must be a list of str"),
+    (lambda: segment_statistics("a b", ["a b"]), TypeError, "hyp_tokens must be a list of str, got str"),
+    (lambda: segment_statistics(["a"], ["a b"]), TypeError, r"refs_tokens\[0\] must be a list of str"),
+    (lambda: segment_statistics(["a"], []), ValueError, "refs_tokens is empty"),
+    (lambda: closest_ref_length(3, None), TypeError, "ref_lens must be a list of ints"),
+    (lambda: closest_ref_length("3", [1, 2]), TypeError, "hyp_len must be an int"),
+])
+def test_statistics_functions_check_their_tokens(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# Defect: flags were taken for their truth value: use_effective_order="no" turned it on.
+@pytest.mark.parametrize("call, name", [
+    (lambda: corpus_bleu(["a"], [["a"]], use_effective_order="no"), "use_effective_order"),
+    (lambda: corpus_bleu(["a"], [["a"]], lowercase="yes"), "lowercase"),
+    (lambda: corpus_bleu(["a"], [["a"]], force=1), "force"),
+    (lambda: sentence_bleu("a", ["a"], use_effective_order=0), "use_effective_order"),
+    (lambda: preprocess("A", lowercase="x"), "lowercase"),
+    (lambda: compute_bleu([1], [1], 1, 1, effective_order="yes"), "effective_order"),
+    (lambda: corpus_bleu(["a"], [["a"]]).format(score_only="yes"), "score_only"),
+])
+def test_flags_must_be_bools(call, name):
+    with pytest.raises(TypeError, match=f"{name} must be True or False"):
+        call()
+
+
+# Defect: format(width=-1) gave str.format's "Format specifier missing precision".
+def test_format_width_must_be_a_non_negative_int():
+    with pytest.raises(ValueError, match="width must be >= 0"):
+        corpus_bleu(["a"], [["a"]]).format(width=-1)
+
+
+def test_unchecked_statistics_are_the_same_numbers():
+    hyp, refs = preprocess("the cat sat on the mat ."), [preprocess("the cat is on the mat .")]
+    assert segment_statistics(hyp, refs) == segment_statistics.unchecked(hyp, refs)
+    assert extract_ngrams(hyp) == extract_ngrams.unchecked(hyp, 4)

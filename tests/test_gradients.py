@@ -334,3 +334,55 @@ def test_train_recall_bad_input():
         train_recall("gru", 3, steps=1, stop_loss=0.0, progress=False)
     with pytest.raises(TypeError, match="model"):
         recall_accuracy("model", 3)
+
+
+# Defect: spectral_radius of a zero matrix is 0 and scale_spectral_radius divided by it
+# (ZeroDivisionError; a tiny block gave inf/nan weights instead).
+@pytest.mark.parametrize("weight", [
+    torch.zeros(3, 3),
+    torch.tensor([[0.0, 1.0], [0.0, 0.0]]),  # nilpotent: radius 0 but not zero
+    torch.cat([torch.eye(3), torch.zeros(3, 3)]),  # one zero gate block of two
+])
+def test_scale_spectral_radius_refuses_a_block_of_radius_zero(weight):
+    assert spectral_radius(weight[-weight.size(1):]) == 0.0  # the value itself is well defined
+    with pytest.raises(ValueError, match=r"weight_hh block \d .* spectral radius 0"):
+        scale_spectral_radius(weight, 1.0)
+
+
+# Defect: the rescaled weights could overflow silently (inf/nan weights, e.g. make_cell with
+# weight_scale=1e300 in float32), and nan/inf matrices gave nan radii (plus an MKL error print).
+def test_scale_spectral_radius_refuses_overflow_and_non_finite_weights():
+    with pytest.raises(ValueError, match="radius=1e\\+300 overflows torch.float32"):
+        make_cell("rnn", 3, 4, weight_scale=1e300)
+    with pytest.raises(ValueError, match="overflows"):
+        scale_spectral_radius(torch.eye(3) * 1e-30, 1e10)  # scale 1e40: inf in float32
+    with pytest.raises(ValueError, match="matrix must hold finite numbers, found 9 nan"):
+        spectral_radius(torch.full((3, 3), math.nan))
+    with pytest.raises(ValueError, match="weight_hh must hold finite numbers"):
+        scale_spectral_radius(torch.tensor([[math.inf]]), 1.0)
+
+
+# Defect: these reached torch with raw errors (dtype mismatch in the matmul, manual_seed of a
+# str, nn.Module.to of an int dtype, an embedding IndexError) or NaN norms from NaN inputs.
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: hidden_grad_norms("rnn", 3, cell=RNNCell(2, 4).double(), inputs=torch.randn(2, 3, 2)),
+     TypeError, "inputs has dtype torch.float32 but cell.weight_hh has dtype torch.float64"),
+    (lambda: hidden_grad_norms("rnn", 3, cell=RNNCell(2, 4), readout=torch.zeros(4, dtype=torch.long)),
+     TypeError, "readout has dtype torch.int64"),
+    (lambda: hidden_grad_norms("rnn", 3, cell=RNNCell(2, 4), inputs=torch.full((2, 3, 2), math.nan)),
+     ValueError, "inputs must hold finite numbers"),
+    (lambda: hidden_grad_norms("rnn", 3, seed="a"), TypeError, "seed must be an int"),
+    (lambda: make_cell("rnn", 3, 4, dtype=torch.long), TypeError, "dtype must be a floating-point"),
+    (lambda: make_cell("rnn", 3, 4, dtype="float64"), TypeError, "dtype must be a torch.dtype"),
+    (lambda: recall_batch(2, 3, generator=123), TypeError, "generator"),
+    (lambda: RecallModel("rnn", 16, 8)(torch.full((2, 3), 16)), ValueError, r"tokens holds ids outside \[0, 16\)"),
+    (lambda: RecallModel("rnn", 16, 8)(torch.full((2, 3), -1)), ValueError, "tokens holds ids outside"),
+    (lambda: recall_accuracy(RecallModel("rnn", 4, 8), 3), ValueError, "at least one distractor"),
+    (lambda: train_recall("rnn", 2, steps=1, seed="x", progress=False), TypeError, "seed"),
+    (lambda: train_recall("rnn", 2, steps=1, lr=1e300, progress=False), ValueError, "lr must be <="),
+    (lambda: train_recall("rnn", 2, steps=1, eval_examples=0, progress=False), ValueError, "eval_examples"),
+    (lambda: clip_grad_norm([], 1.0, error_if_nonfinite="yes"), TypeError, "error_if_nonfinite"),
+])
+def test_bad_input_is_named_before_torch_sees_it(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -15,7 +15,9 @@ from s2s_lib.rnn import (
     count_parameters,
     expected_num_parameters,
     gru_cell_step,
+    lstm_cell_step,
     rnn_bptt,
+    rnn_cell_step,
     rnn_forward_states,
 )
 
@@ -311,3 +313,91 @@ def test_bad_forward_arguments():
         lstm(torch.randn(2, 5, 3), (torch.zeros(1, 2, 4), torch.zeros(2, 4)))
     with pytest.raises(ValueError, match="at least one time step"):
         layer(torch.randn(2, 0, 3))
+
+
+# Defect: float64 input to float32 weights (or an int state) reached torch's matmul and gave
+# "expected m1 and m2 to have the same dtype"; now a TypeError names the tensor and both dtypes.
+@pytest.mark.parametrize("call, name", [
+    (lambda: RNNCell(3, 4)(torch.randn(2, 3, dtype=torch.float64)), "x"),
+    (lambda: GRUCell(3, 4)(torch.randn(2, 3), torch.randn(2, 4, dtype=torch.float64)), "h"),
+    (lambda: LSTMCell(3, 4)(torch.randn(2, 3), (torch.zeros(2, 4, dtype=torch.long),) * 2), r"state\[0\] \(h\)"),
+    (lambda: RNN(3, 4)(torch.randn(2, 5, 3, dtype=torch.float64)), "x"),
+    (lambda: GRU(3, 4)(torch.randn(2, 5, 3), torch.zeros(1, 2, 4, dtype=torch.long)), "h0"),
+    (lambda: LSTM(3, 4)(torch.randn(2, 5, 3), (torch.zeros(1, 2, 4, dtype=torch.float64),) * 2), r"state\[0\] \(h0\)"),
+    (lambda: rnn_cell_step(torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 4), torch.randn(4, 3),
+                           torch.randn(4, 4)), "x"),
+    (lambda: rnn_forward_states(torch.randn(2, 5, 3), torch.randn(4, 3), torch.randn(4, 4),
+                                torch.zeros(4, dtype=torch.float64)), "bias_ih"),
+    (lambda: rnn_bptt(torch.randn(2, 5, 3, dtype=torch.float64), torch.randn(4, 3), torch.randn(4, 4),
+                      None, None, torch.zeros(2, 5, 4)), "x"),
+    (lambda: rnn_bptt(torch.randn(2, 5, 3), torch.randn(4, 3), torch.randn(4, 4), None, None,
+                      torch.zeros(2, 5, 4, dtype=torch.long)), "grad_output"),
+])
+def test_mixed_dtypes_raise_type_error_naming_the_tensor_and_both_dtypes(call, name):
+    with pytest.raises(TypeError, match=rf"^{name} has dtype torch\.\w+ but \w+ has dtype torch\.\w+"):
+        call()
+
+
+# Defect: the step functions did no checks: a wrong weight shape gave torch's "mat1 and mat2
+# shapes cannot be multiplied" (or a chunk/broadcast error), an unknown nonlinearity a KeyError.
+@pytest.mark.parametrize("call, message", [
+    (lambda: rnn_cell_step(torch.randn(2, 3), torch.randn(2, 4), torch.randn(4, 3), torch.randn(4, 5)),
+     r"weight_hh must have shape \(5, 5\)"),
+    (lambda: rnn_cell_step(torch.randn(2, 3), torch.randn(2, 4), torch.randn(4, 2), torch.randn(4, 4)),
+     r"weight_ih must have shape \(4, 3\)"),
+    (lambda: rnn_cell_step(torch.randn(2, 3), torch.randn(2, 4), torch.randn(4, 3), torch.randn(4, 4),
+                           torch.zeros(5)), r"bias_ih must have shape \(4\)"),
+    (lambda: rnn_cell_step(torch.randn(2, 3), torch.randn(2, 4), torch.randn(4, 3), torch.randn(4, 4),
+                           nonlinearity="sigmoid"), "nonlinearity must be one of"),
+    (lambda: gru_cell_step(torch.randn(2, 3), torch.randn(2, 4), torch.randn(4, 3), torch.randn(4, 4)),
+     r"weight_hh must have shape \(12, 4\)"),
+    (lambda: gru_cell_step(torch.randn(2, 3), torch.randn(3, 4), torch.randn(12, 3), torch.randn(12, 4)),
+     r"h must have shape \(2, 4\)"),
+    (lambda: lstm_cell_step(torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 4), torch.randn(12, 3),
+                            torch.randn(16, 4)), r"weight_ih must have shape \(16, 3\)"),
+    (lambda: lstm_cell_step(torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 5), torch.randn(16, 3),
+                            torch.randn(16, 4)), r"c must have shape \(2, 4\)"),
+])
+def test_step_functions_check_shapes_and_nonlinearity(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_step_functions_unchecked_is_the_same_computation():
+    torch.manual_seed(3)
+    args = (torch.randn(2, 3), torch.randn(2, 4), torch.randn(12, 3), torch.randn(12, 4))
+    checked, unchecked = gru_cell_step(*args), gru_cell_step.unchecked(*args)
+    assert torch.equal(checked[0], unchecked[0])
+    layer = GRU(3, 4)
+    x = torch.randn(2, 5, 3)
+    h, step_states = torch.zeros(2, 4), []
+    for t in range(5):  # the layer's loop calls the unchecked step: the very same numbers
+        h, _ = gru_cell_step(x[:, t], h, *layer.layer_weights(0))
+        step_states.append(h)
+    assert torch.equal(layer(x)[0], torch.stack(step_states, dim=1))
+
+
+# Defect: T = 0 reached torch.stack in rnn_forward_states / rnn_bptt ("stack expects a non-empty
+# TensorList"); the layers already refused it. Now all raise ValueError (no empty result).
+def test_empty_time_dimension_is_refused_by_bptt_and_forward_states():
+    x, w_ih, w_hh = torch.randn(2, 0, 3), torch.randn(4, 3), torch.randn(4, 4)
+    with pytest.raises(ValueError, match="x must have at least one time step"):
+        rnn_forward_states(x, w_ih, w_hh)
+    with pytest.raises(ValueError, match="x must have at least one time step"):
+        rnn_bptt(x, w_ih, w_hh, None, None, torch.zeros(2, 0, 4))
+
+
+# Defect: flags that are not bools were taken for their truth value ("yes" returned gates).
+def test_flags_must_be_bools():
+    with pytest.raises(TypeError, match="return_gates"):
+        GRUCell(3, 4)(torch.randn(2, 3), return_gates="yes")
+    with pytest.raises(TypeError, match="return_gates"):
+        LSTM(3, 4)(torch.randn(2, 5, 3), return_gates=1)
+    with pytest.raises(TypeError, match="bias"):
+        expected_num_parameters("rnn", 3, 4, bias="no")
+
+
+# Defect: a tensor on another device than the weights gave torch's device error.
+def test_another_device_than_the_weights_raises_value_error():
+    with pytest.raises(ValueError, match="x is on device meta but weight_ih is on cpu"):
+        RNNCell(3, 4)(torch.randn(2, 3, device="meta"))

@@ -319,3 +319,58 @@ def test_sample_keeps_leading_shape_and_checks_generator():
     assert ids.shape == (2, 3)
     with pytest.raises(TypeError, match="generator"):
         sample(_logits(2, 6), generator=0)
+
+
+# Defect: logits that are all -inf in a row, or hold nan / +inf, gave nan probabilities from
+# sampling_distribution and torch.multinomial's "probability tensor contains either inf, nan
+# or element < 0" from sample; now a ValueError names logits.
+BAD_LOGITS = [
+    torch.full((2, 4), NEG_INF),
+    torch.tensor([[0.0, 1.0], [NEG_INF, NEG_INF]]),  # one bad row is enough
+    torch.tensor([[0.0, math.nan, 1.0]]),
+    torch.tensor([[0.0, math.inf, 1.0]]),
+]
+
+
+@pytest.mark.parametrize("logits", BAD_LOGITS)
+@pytest.mark.parametrize("fn", [sample, sampling_distribution])
+def test_sampling_refuses_logits_with_no_distribution(fn, logits):
+    with pytest.raises(ValueError, match=r"^logits must hold finite numbers \(or -inf"):
+        fn(logits)
+
+
+def test_sampling_keeps_partly_masked_rows():
+    logits = torch.tensor([[0.0, NEG_INF, 1.0]])
+    probs = sampling_distribution(logits)
+    assert probs[0, 1] == 0 and torch.isfinite(probs).all()
+
+
+# Defect: a temperature small enough to overflow logits / temperature (finite logits, e.g.
+# 1e-300, or huge logits at 0.5) gave nan probabilities / a multinomial error.
+@pytest.mark.parametrize("logits, temperature", [(torch.tensor([[0.3, -1.0, 2.0]]), 1e-300),
+                                                 (torch.tensor([[3e38, -3e38, 0.0]]), 0.5)])
+def test_temperature_that_overflows_the_logits_is_refused(logits, temperature):
+    with pytest.raises(ValueError, match=r"logits / temperature \(temperature="):
+        sample(logits, temperature=temperature)
+
+
+# Defect: top_p_filter raised torch's "index -1 is out of bounds" for a row of all -inf (or
+# nan) and for a p that rounds to 0 in the logits' dtype (1e-300 in float32).
+def test_top_p_filter_bad_rows_and_a_p_that_is_zero_in_the_dtype():
+    with pytest.raises(ValueError, match="logits must hold finite numbers"):
+        top_p_filter(torch.full((2, 3), NEG_INF), 0.5)
+    with pytest.raises(ValueError, match=r"p=1e-300 is 0 in torch.float32"):
+        top_p_filter(_logits(2, 5), 1e-300)
+    with pytest.raises(ValueError, match="p=1e-300"):
+        sample(_logits(2, 5), top_p=1e-300)
+    kept = top_p_filter(_logits(2, 5, dtype=torch.float64), 1e-300)  # representable: the top word
+    assert (torch.isfinite(kept).sum(-1) == 1).all()
+
+
+def test_knobs_of_sampling_are_clean_errors():  # already clean: kept as a guard
+    for bad, error in ((dict(temperature=0), ValueError), (dict(temperature=-1.0), ValueError),
+                       (dict(temperature=math.nan), ValueError), (dict(top_k=0), ValueError),
+                       (dict(top_p=0.0), ValueError), (dict(top_p=1.5), ValueError),
+                       (dict(top_p=math.nan), ValueError), (dict(top_k=True), TypeError)):
+        with pytest.raises(error, match="temperature|k|p"):
+            sample(_logits(2, 5), **bad)

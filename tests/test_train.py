@@ -336,7 +336,7 @@ def test_load_checkpoint_weights_that_do_not_match_the_config(tmp_path):
     payload = torch.load(path, weights_only=True)
     payload["config"]["hidden_dim"] = 64
     torch.save(payload, path)
-    with pytest.raises(ValueError, match="do not match the config.*shape mismatch"):
+    with pytest.raises(ValueError, match="do not match the config.*shape/dtype mismatch"):
         load_checkpoint(path)
     payload["config"]["hidden_dim"] = 32
     payload["config"]["attention"] = "general"

@@ -373,3 +373,43 @@ def test_live_bad_input():
         views.live(lambda n: None, n=3.5)
     with pytest.raises(ValueError, match="control 'n'"):
         views.live(lambda n: None, n=[])
+
+
+# ------------------------------------------------------------------ non-finite numbers, flags, shapes
+# The brief's prob_bars cases (1e400 is float inf; nan) were already refused naming the bar:
+# kept as guards with the other kinds' non-finite cases. Each case marked "Defect" failed before.
+NON_FINITE = [
+    (lambda: views.prob_bars({1.0: [("a", 1e400)]}, title="t"), ValueError, r"grid\[1\]\[0\] prob must be a finite number, got inf"),
+    (lambda: views.prob_bars({1.0: [("a", math.nan)]}, title="t"), ValueError, r"grid\[1\]\[0\] prob must be a finite number, got nan"),
+    (lambda: views.prob_bars({1.0: [("a", torch.tensor(math.nan))]}, title="t"), ValueError, "finite"),
+    (lambda: views.prob_bars({math.nan: [("a", 0.5)]}, title="t"), ValueError, r"grid keys\['temperature'\]\[0\] must be a finite"),
+    (lambda: views.prob_bars({1e400: [("a", 0.5)]}, title="t"), ValueError, "finite"),
+    (lambda: views.line_grid({(): {"a": [1.0, 1e400]}}, {}, title="t", x_label="x", y_label="y"), ValueError, "finite"),
+    (lambda: views.line_grid({(): {"a": ([1.0, math.inf], [1.0, 2.0])}}, {}, title="t", x_label="x", y_label="y"), ValueError, "xs"),
+    (lambda: views.line_grid({(): {"a": np.ones((2, 2))}}, {}, title="t", x_label="x", y_label="y"), TypeError, "must be a number"),
+    (lambda: views.attention_explorer([{**attention_items()[0], "weights": {"dot": np.full((5, 3), np.nan)}}], title="t"), ValueError, "finite"),
+    (lambda: views.attention_explorer([{**attention_items()[0], "weights": {"dot": np.ones((5, 3, 1))}}], title="t"), TypeError, "must be a number"),
+    (lambda: views.figure_switcher({math.inf: png_bytes()}, {"p": [math.inf]}, title="t"), ValueError, "finite"),
+    # Defect: y values whose span overflows a float gave a y_range the browser cannot scale.
+    (lambda: views.line_grid({(): {"a": [1e308, -1e308]}}, {}, title="t", x_label="x", y_label="y"), ValueError, "wider than a float"),
+    # Defect: flags were taken for their truth value ("no" is True).
+    (lambda: views.line_grid({(): LINE}, {}, title="t", x_label="x", y_label="y", log_y="no"), TypeError, "log_y"),
+    (lambda: views.figure_switcher({"a": png_bytes()}, {"p": ["a"]}, title="t", close="no"), TypeError, "close"),
+    # Defect: dpi=10**6 rendered until the machine ran out of memory (std::bad_alloc).
+    (lambda: views.figure_switcher({"a": png_bytes()}, {"p": ["a"]}, title="t", dpi=10**6), ValueError, "dpi must be <= 600"),
+    # Defect: View data with nan, a set or a tuple key gave json's errors without naming data.
+    (lambda: views.View("line_grid", {"x": math.nan}), ValueError, "data must be plain JSON data"),
+    (lambda: views.View("line_grid", {"x": {1, 2}}), TypeError, "data must be plain JSON data"),
+]
+
+
+@pytest.mark.parametrize("make, error, message", NON_FINITE, ids=[f"{i}-{m}" for i, (_, _, m) in enumerate(NON_FINITE)])
+def test_non_finite_numbers_flags_and_shapes_raise_naming_the_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+# Defect: saving into a folder gave IsADirectoryError from the OS instead of naming path.
+def test_save_into_a_folder_names_path(tmp_path):
+    with pytest.raises(ValueError, match="path .* is a folder"):
+        bars_view().save(tmp_path)

@@ -226,3 +226,45 @@ BAD = _bad_stepper() + [
 def test_bad_input_raises_naming_the_argument(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+# Defects: True passed as node id 1 (expanded node, candidate, winner), and "finished" /
+# "stopped" / "beam_size" were taken for their truth value or any number (beam size 2.5, 0).
+def _bad_beam():
+    t = traces()
+    b0 = t["beam (K=3)"][0]
+    cases = []
+
+    def stepper(change, message):
+        bad = copy.deepcopy(t)
+        change(bad)
+        cases.append((lambda bad=bad: views.decode_stepper(bad, title="t"), message))
+
+    def tree(change, message):
+        bad = copy.deepcopy(b0)
+        change(bad)
+        cases.append((lambda bad=bad: views.beam_tree(bad, title="t"), message))
+
+    stepper(lambda b: b["beam (K=3)"][0]["steps"][0]["expanded"][0].__setitem__("node", True), r"\['node'\] must be a node id")
+    stepper(lambda b: b["beam (K=3)"][0]["steps"][0].__setitem__("candidates", [True]), "candidates")
+    stepper(lambda b: b["beam (K=3)"][0]["steps"][0].__setitem__("stopped", "no"), r"\['stopped'\] must be True or False")
+    stepper(lambda b: b["greedy"][0].__setitem__("finished", "no"), r"\['finished'\] must be True or False")
+    stepper(lambda b: b["beam (K=3)"][0].__setitem__("finished", None), r"\['finished'\] must be True or False")
+    tree(lambda b: b.__setitem__("winner", [0, True]), "winner")
+    tree(lambda b: b.__setitem__("beam_size", 2.5), r"trace\['beam_size'\] must be an int")
+    tree(lambda b: b.__setitem__("beam_size", 0), r"trace\['beam_size'\] must be >= 1")
+    return cases
+
+
+@pytest.mark.parametrize("make, message", _bad_beam(), ids=[m for _, m in _bad_beam()])
+def test_beam_ids_flags_and_sizes_must_have_their_types(make, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        make()
+
+
+def test_winner_may_hold_numpy_ints():  # it was refused as "not a list of node ids"
+    import numpy as np
+
+    trace = traces()["beam (K=3)"][0]
+    view = views.beam_tree({**trace, "winner": list(np.array(trace["winner"]))}, title="t")
+    assert view.data["winner"] == trace["winner"]

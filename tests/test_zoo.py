@@ -101,6 +101,11 @@ def test_recipe_key_is_about_meaning_not_source_bytes(cache_home, monkeypatch):
 
 
 FINGERPRINT = Path(__file__).parent / "data" / "zoo_fingerprint.json"
+# Two tiny recipes that between them use every kind of layer the zoo trains: GRU + Luong
+# "general" (the whole-sequence path), LSTM + Bahdanau with a bidirectional encoder (the loop).
+FINGERPRINTED = {"tiny-test": TINY,
+                 "tiny-test-bahdanau": TINY.replace(name="tiny-test-bahdanau", model=dict(
+                     emb_dim=8, hidden_dim=16, cell="lstm", attention="bahdanau", bidirectional=True))}
 
 
 def fingerprint(model) -> dict:
@@ -108,17 +113,34 @@ def fingerprint(model) -> dict:
     return {k: [float(v.double().sum()), float(v.double().norm())] for k, v in model.state_dict().items()}
 
 
-def test_a_tiny_recipe_still_trains_to_the_recorded_weights(cache_home):
+def machine() -> str:
+    """What decides the last bits of trained weights: torch version, CPU model and architecture."""
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    return f"torch {torch.__version__} | {platform.machine()} | {cpu}"
+
+
+@pytest.mark.parametrize("name", FINGERPRINTED)
+def test_tiny_recipes_still_train_to_the_recorded_weights(cache_home, name):
     """If this fails, the code now trains other weights: bump zoo.ZOO_VERSION (so stale caches are
-    not reused) and re-record with ``python tests/test_zoo.py --record``."""
+    not reused) and re-record with ``python tests/test_zoo.py --record``. On the machine the
+    fingerprint was recorded on, the weights must match bit for bit (sha256); elsewhere, where
+    the CPU may round differently, every tensor's sum and norm to 1e-4."""
     recorded = json.loads(FINGERPRINT.read_text())
     assert recorded["zoo_version"] == zoo.ZOO_VERSION, "ZOO_VERSION changed: re-record the fingerprint"
-    model, _ = zoo.train_recipe(TINY, zoo.load_data(TINY))
+    recipe = FINGERPRINTED[name]
+    model, _ = zoo.train_recipe(recipe, zoo.load_data(recipe))
+    entry = recorded["recipes"][name]
+    if recorded["machine"] == machine():
+        assert zoo.weights_sha256(model) == entry["sha256"]
     ours = fingerprint(model)
-    assert ours.keys() == recorded["tensors"].keys()
-    for name, (total, norm) in recorded["tensors"].items():
-        assert ours[name][1] == pytest.approx(norm, rel=1e-4), name
-        assert ours[name][0] == pytest.approx(total, abs=1e-4 * max(norm, 1.0)), name
+    assert ours.keys() == entry["tensors"].keys()
+    for tensor, (total, norm) in entry["tensors"].items():
+        assert ours[tensor][1] == pytest.approx(norm, rel=1e-4), tensor
+        assert ours[tensor][0] == pytest.approx(total, abs=1e-4 * max(norm, 1.0)), tensor
 
 
 def test_trained_and_cached_models_are_identical_and_silent(cache_home, capsys, monkeypatch):
@@ -216,8 +238,10 @@ def test_score_reports_bleu_and_perplexity(cache_home):
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
-    model, _ = zoo.train_recipe(TINY, zoo.load_data(TINY))
-    FINGERPRINT.write_text(json.dumps({"recipe": TINY.to_dict(), "zoo_version": zoo.ZOO_VERSION,
-                                       "sha256": zoo.weights_sha256(model), "tensors": fingerprint(model)},
+    recipes = {}
+    for name, recipe in FINGERPRINTED.items():
+        model, _ = zoo.train_recipe(recipe, zoo.load_data(recipe))
+        recipes[name] = {"recipe": recipe.to_dict(), "sha256": zoo.weights_sha256(model), "tensors": fingerprint(model)}
+    FINGERPRINT.write_text(json.dumps({"zoo_version": zoo.ZOO_VERSION, "machine": machine(), "recipes": recipes},
                                       indent=1) + "\n")
-    print(f"wrote {FINGERPRINT}")
+    print(f"wrote {FINGERPRINT} on {machine()}")

@@ -142,7 +142,11 @@ class View:
         check_type(data, "data", Mapping, "a mapping")
         self.kind = kind
         self.data = dict(data)
-        self._json = escape_json(self.data)  # fails early on NaN / non-JSON data
+        try:
+            self._json = escape_json(self.data)  # fails early on NaN / non-JSON data
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"data must be plain JSON data (str keys; lists, dicts, str, finite "
+                            f"numbers, bools, None): {err}") from None
 
     @property
     def title(self) -> str:
@@ -181,6 +185,8 @@ class View:
             The path written, as a ``Path``.
         """
         path = Path(check_type(path, "path", (str, Path), "a str or Path"))
+        if path.is_dir():
+            raise ValueError(f"path {str(path)!r} is a folder; give the .html file to write")
         page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                 f"<title>{html.escape(self.title or self.kind)}</title>\n</head>\n"

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from s2s_lib.checks import (check_int, check_list, check_mapping, check_number, check_probs,
-                            check_str, check_tokens, plain)
+from s2s_lib.checks import (check_bool, check_int, check_list, check_mapping, check_number,
+                            check_probs, check_str, check_tokens, plain)
 
 from .core import View
 
@@ -69,7 +69,7 @@ def _single_frame(trace: Mapping, where: str, n_src: int, top_k: int) -> dict:
         })
         prefix.append(chosen)
     return {"beam": False, "text": check_str(trace["text"], f"{where}['text']"),
-            "finished": bool(trace["finished"]), "steps": frame_steps}
+            "finished": check_bool(plain(trace["finished"]), f"{where}['finished']"), "steps": frame_steps}
 
 
 def _beam_nodes(trace: Mapping, where: str) -> list[dict]:
@@ -126,7 +126,7 @@ def _beam_frame(trace: Mapping, where: str, n_src: int, top_k: int) -> dict:
             check_mapping(e, ename, ("node", "input_token", "top_tokens", "top_probs", "attention"),
                           hints=_TOKEN_HINTS)
             node = plain(e["node"])
-            if not isinstance(node, int) or not 0 <= node < len(nodes):
+            if isinstance(node, bool) or not isinstance(node, int) or not 0 <= node < len(nodes):
                 raise ValueError(f"{ename}['node'] must be a node id, got {node!r}")
             index[node] = len(hyps)
             hyps.append({"prefix": _path(nodes, node), "score": nodes[node]["score"],
@@ -136,15 +136,17 @@ def _beam_frame(trace: Mapping, where: str, n_src: int, top_k: int) -> dict:
         cands = []
         for c in check_list(step["candidates"], f"{name}['candidates']", empty=True):
             c = plain(c)
-            if not isinstance(c, int) or not 0 <= c < len(nodes) or nodes[c]["parent"] not in index:
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < len(nodes) \
+                    or nodes[c]["parent"] not in index:
                 raise ValueError(f"{name}['candidates'] must list nodes whose parent was expanded "
                                  f"at this step, got {c!r}")
             n = nodes[c]
             cands.append({"hyp": index[n["parent"]], "token": n["token"], "score": n["score"],
                           "norm": n["norm"], "status": n["status"]})
-        frame_steps.append({"hyps": hyps, "cands": cands, "stopped": bool(step.get("stopped", False))})
+        stopped = check_bool(plain(step.get("stopped", False)), f"{name}['stopped']")
+        frame_steps.append({"hyps": hyps, "cands": cands, "stopped": stopped})
     return {"beam": True, "text": check_str(trace["text"], f"{where}['text']"),
-            "finished": bool(trace["finished"]), "steps": frame_steps}
+            "finished": check_bool(plain(trace["finished"]), f"{where}['finished']"), "steps": frame_steps}
 
 
 def decode_stepper(traces: Mapping[str, Sequence[Mapping]], *, title: str,
@@ -240,8 +242,9 @@ def beam_tree(trace: Mapping, *, title: str) -> View:
     if trace["method"] != "beam":
         raise ValueError(f"trace must come from beam_search (method 'beam'), got method {trace['method']!r}")
     nodes = _beam_nodes(trace, "trace")
-    winner = check_list(trace["winner"], "trace['winner']")
-    if winner[0] != 0 or any(not isinstance(n, int) or not 0 <= n < len(nodes) for n in winner):
+    winner = [plain(n) for n in check_list(trace["winner"], "trace['winner']")]
+    if winner[0] != 0 or any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < len(nodes)
+                             for n in winner):
         raise ValueError("trace['winner'] must be a list of node ids starting at the root 0")
     if any(nodes[b]["parent"] != a for a, b in zip(winner, winner[1:])):
         raise ValueError("trace['winner'] must be a path: each node the parent of the next")
@@ -249,7 +252,7 @@ def beam_tree(trace: Mapping, *, title: str) -> View:
         "title": check_str(title, "title"),
         "src": check_tokens(trace["src_tokens"], "trace['src_tokens']"),
         "text": check_str(trace["text"], "trace['text']"),
-        "beam_size": check_number(trace["beam_size"], "trace['beam_size']"),
+        "beam_size": check_int(plain(trace["beam_size"]), "trace['beam_size']"),
         "length_penalty": str(trace.get("length_penalty", "")),
         "steps": max(n["step"] for n in nodes),
         "nodes": nodes, "winner": winner,

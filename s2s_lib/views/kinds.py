@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from typing import Any, Mapping, Sequence
 
-from s2s_lib.checks import (check_choice, check_controls, check_int, check_list, check_mapping,
-                            check_matrix, check_number, check_numbers, check_str, check_tokens,
-                            plain)
+from s2s_lib.checks import (check_bool, check_choice, check_controls, check_int, check_list,
+                            check_mapping, check_matrix, check_number, check_numbers, check_str,
+                            check_tokens, plain)
 
 from .core import View, control_spec, control_specs, grid_frames, label
 
@@ -61,6 +62,7 @@ def line_grid(series: Mapping, controls: Mapping[str, Sequence], *, title: str, 
     """
     ctrls = check_controls(controls, "controls")
     specs = control_specs(ctrls, initial)
+    check_bool(log_y, "log_y")
     names: list[str] = []
     frames = []
     y_all = []
@@ -84,6 +86,9 @@ def line_grid(series: Mapping, controls: Mapping[str, Sequence], *, title: str, 
     lo, hi = min(y_all), max(y_all)
     if not log_y:
         lo = min(lo, 0)
+    if not math.isfinite(hi - lo):
+        raise ValueError(f"series: the y values span [{lo:g}, {hi:g}], wider than a float can hold, "
+                         "so no axis can be drawn; rescale them")
     data = {
         "title": check_str(title, "title"), "x_label": check_str(x_label, "x_label"),
         "y_label": check_str(y_label, "y_label"), "log_y": bool(log_y), "y_range": [lo, hi],
@@ -223,14 +228,15 @@ def figure_switcher(figures: Mapping, controls: Mapping[str, Sequence], *, title
         controls: ordered dict control name -> list of values.
         title: the view's title.
         initial: optional dict control name -> starting value.
-        dpi: resolution for figures.
+        dpi: resolution for figures, 1 to 600.
         close: close each Figure after rendering it (so the notebook does not show it too).
     Returns:
         A ``View`` of kind ``"figure_switcher"``.
     """
     ctrls = check_controls(controls, "controls")
     specs = control_specs(ctrls, initial)
-    dpi = check_int(dpi, "dpi")
+    dpi = check_int(dpi, "dpi", maximum=600)  # every PNG is embedded in the page
+    check_bool(close, "close")
     frames = []
     for combo, figure in grid_frames(figures, ctrls, "figures"):
         png = _png_bytes(figure, f"figures[{combo!r}]", dpi, close)
