@@ -17,14 +17,18 @@ section 3.4) report as a ~2x speed-up: less padding means less wasted computatio
 """
 from __future__ import annotations
 
+import operator
 import random
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
 
-from s2s_lib.checks import check_ids, check_int
+from s2s_lib.checks import check_batches, check_bool, check_ids, check_int
 from s2s_lib.tokenize import EOS_ID, PAD_ID, SOS_ID
+
+_INT64_MAX = 2**63 - 1
+_RESERVED = {PAD_ID: "<pad>", SOS_ID: "<sos>", EOS_ID: "<eos>"}  # make_batch adds these itself
 
 __all__ = [
     "Batch",
@@ -76,6 +80,11 @@ class Batch:
 
     def to(self, device: torch.device | str) -> "Batch":
         """Return a copy with every tensor moved to ``device``."""
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must be a torch.device or a name like 'cpu' or 'cuda:0', "
+                             f"got {device!r} ({err})") from None
         return Batch(
             src=self.src.to(device),
             src_lengths=self.src_lengths.to(device),
@@ -97,7 +106,11 @@ def _id_lists(seqs, name: str) -> list[list[int]]:
         raise TypeError(f"{name} must be a list of token-id sequences, got {type(seqs).__name__}")
     if len(seqs) == 0:
         raise ValueError(f"{name} is empty: a batch needs at least one sequence")
-    return [check_ids(s, f"{name}[{i}]") for i, s in enumerate(seqs)]
+    out = [check_ids(s, f"{name}[{i}]") for i, s in enumerate(seqs)]
+    for i, s in enumerate(out):
+        if s and max(s) > _INT64_MAX:
+            raise ValueError(f"{name}[{i}] holds the id {max(s)}, larger than a torch.long can hold")
+    return out
 
 
 def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int = PAD_ID) -> torch.Tensor:
@@ -145,8 +158,9 @@ def make_batch(
     Returns:
         A :class:`Batch` with ``src`` (B, S), ``src_lengths`` (B,), ``tgt_in``/``tgt_out`` (B, T).
     Raises:
-        TypeError: wrong container or element types, float tensors.
-        ValueError: empty batch, length mismatch, empty source, too-long sequences.
+        TypeError: wrong container or element types, float tensors, non-bool flags.
+        ValueError: empty batch, length mismatch, empty source, too-long sequences, a
+            ``<pad>``/``<sos>``/``<eos>`` id inside a sequence.
     """
     src = _id_lists(src_seqs, "src_seqs")
     tgt = _id_lists(tgt_seqs, "tgt_seqs")
@@ -154,6 +168,8 @@ def make_batch(
         raise ValueError(f"src_seqs and tgt_seqs differ in length: {len(src)} vs {len(tgt)}")
     if max_len is not None:
         max_len = check_int(max_len, "max_len")
+    check_bool(truncate, "truncate")
+    check_bool(reverse_source, "reverse_source")
     for name, seqs in (("src_seqs", src), ("tgt_seqs", tgt)):
         for i, s in enumerate(seqs):
             if max_len is not None and len(s) > max_len:
@@ -166,6 +182,12 @@ def make_batch(
     for i, s in enumerate(src):
         if len(s) == 0:
             raise ValueError(f"src_seqs[{i}] is empty: every source needs at least one token")
+    for name, seqs in (("src_seqs", src), ("tgt_seqs", tgt)):
+        for i, s in enumerate(seqs):
+            if not _RESERVED.keys().isdisjoint(s):
+                found = sorted({_RESERVED[t] for t in s if t in _RESERVED})
+                raise ValueError(f"{name}[{i}] contains the special token(s) {found}; give the sentence's "
+                                 "own tokens only (make_batch adds <sos>/<eos> and pads with <pad>)")
     if reverse_source:
         src = [s[::-1] for s in src]
     src_tensor = pad_sequences(src)  # (B, S)
@@ -207,6 +229,20 @@ def batch_indices(
     """
     batch_size = check_int(batch_size, "batch_size")
     chunk_batches = check_int(chunk_batches, "chunk_batches")
+    seed = check_int(seed, "seed", minimum=None)
+    for name, flag in (("bucketing", bucketing), ("shuffle", shuffle), ("drop_last", drop_last)):
+        check_bool(flag, name)
+    if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
+        raise TypeError(f"lengths must be a list of ints (or of tuples of ints), got {type(lengths).__name__}")
+    lengths = list(lengths)
+    for i, n in enumerate(lengths):
+        for x in (n if isinstance(n, (tuple, list)) else (n,)):
+            try:
+                operator.index(x)  # an int, numpy int or integer tensor; not 1.7, nan or "3"
+            except TypeError:
+                raise TypeError(f"lengths[{i}] must be an int or a tuple of ints, got {n!r}") from None
+    if len({isinstance(n, (tuple, list)) and len(n) for n in lengths}) > 1:
+        raise TypeError("lengths must be all ints or all tuples of one length (they are compared)")
     lengths = [tuple(int(x) for x in n) if isinstance(n, (tuple, list)) else int(n)
                for n in lengths]
     rng = random.Random(seed)
@@ -300,8 +336,7 @@ def batch_iterator(
 
 def padding_fraction(batches: Sequence[Batch]) -> float:
     """Fraction of source+target positions that are padding over ``batches`` (0 = none)."""
-    if len(batches) == 0:
-        raise ValueError("batches is empty")
+    batches = check_batches(batches)
     real = total = 0
     for b in batches:
         real += int(b.src_mask.sum()) + int(b.tgt_mask.sum())

@@ -218,6 +218,45 @@ def beam_search_one(model, src: torch.Tensor, max_len: int = 50, *, beam_size: i
 # --------------------------------------------------------------------------- the batched version
 
 
+class _History:
+    """What every step kept, [step, sentence, slot], to read the hypotheses back at the end."""
+
+    def __init__(self, max_len: int, B: int, K: int):
+        self.token = torch.zeros(max_len, B, K, dtype=torch.long)
+        self.parent = torch.zeros(max_len, B, K, dtype=torch.long)
+        self.lp = torch.zeros(max_len, B, K)
+        self.attn = None  # (max_len, B, K, S) attention of the hypothesis in a slot at a step
+        self.K = K
+
+    def record(self, t, rows, token, parent, lp, weights, b):
+        self.token[t - 1, rows] = token.cpu()
+        self.parent[t - 1, rows] = parent.cpu()
+        self.lp[t - 1, rows] = lp.float().cpu()
+        if weights is not None:
+            if self.attn is None:
+                self.attn = torch.zeros(*self.token.shape, weights.size(-1))
+            self.attn[t - 1, rows] = weights.float().view(b, self.K, -1).cpu()  # (b, K, S)
+
+    def hypothesis(self, i: int, t: int, k: int, n_src: int, score: float, eos_lp: float | None = None):
+        """Sentence i's hypothesis: the live one in slot k after step t, or (``eos_lp`` given)
+        the one that finished at step t by extending slot k of step t - 1 with ``<eos>``."""
+        tokens, lps, rows = [], [], []
+        if eos_lp is not None:
+            lps.append(eos_lp)
+            rows.append(self._row(t - 1, i, k, n_src))
+            t -= 1
+        for s in range(t - 1, -1, -1):
+            tokens.append(int(self.token[s, i, k]))
+            lps.append(float(self.lp[s, i, k]))
+            k = int(self.parent[s, i, k])
+            rows.append(self._row(s, i, k, n_src))
+        attention = None if self.attn is None else np.stack(rows[::-1]).astype(np.float32)
+        return Hypothesis(tokens[::-1], lps[::-1], score, finished=eos_lp is not None, attention=attention)
+
+    def _row(self, s, i, k, n_src):  # the attention row of slot k's hypothesis at step s + 1
+        return None if self.attn is None else self.attn[s, i, k, :n_src].numpy()
+
+
 def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int = 50, *,
                 beam_size: int = 5, length_penalty: Any = DEFAULT_LENGTH_PENALTY, n_best: int = 1,
                 return_trace: bool = False) -> BeamResult:
@@ -308,42 +347,3 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, max_len: in
         result_nodes.append(nodes)
     trace = tracer.finish(results, result_nodes, src, max_len, n_best) if tracer is not None else None
     return BeamResult(results, trace)
-
-
-class _History:
-    """What every step kept, [step, sentence, slot], to read the hypotheses back at the end."""
-
-    def __init__(self, max_len: int, B: int, K: int):
-        self.token = torch.zeros(max_len, B, K, dtype=torch.long)
-        self.parent = torch.zeros(max_len, B, K, dtype=torch.long)
-        self.lp = torch.zeros(max_len, B, K)
-        self.attn = None  # (max_len, B, K, S) attention of the hypothesis in a slot at a step
-        self.K = K
-
-    def record(self, t, rows, token, parent, lp, weights, b):
-        self.token[t - 1, rows] = token.cpu()
-        self.parent[t - 1, rows] = parent.cpu()
-        self.lp[t - 1, rows] = lp.float().cpu()
-        if weights is not None:
-            if self.attn is None:
-                self.attn = torch.zeros(*self.token.shape, weights.size(-1))
-            self.attn[t - 1, rows] = weights.float().view(b, self.K, -1).cpu()  # (b, K, S)
-
-    def hypothesis(self, i: int, t: int, k: int, n_src: int, score: float, eos_lp: float | None = None):
-        """Sentence i's hypothesis: the live one in slot k after step t, or (``eos_lp`` given)
-        the one that finished at step t by extending slot k of step t - 1 with ``<eos>``."""
-        tokens, lps, rows = [], [], []
-        if eos_lp is not None:
-            lps.append(eos_lp)
-            rows.append(self._row(t - 1, i, k, n_src))
-            t -= 1
-        for s in range(t - 1, -1, -1):
-            tokens.append(int(self.token[s, i, k]))
-            lps.append(float(self.lp[s, i, k]))
-            k = int(self.parent[s, i, k])
-            rows.append(self._row(s, i, k, n_src))
-        attention = None if self.attn is None else np.stack(rows[::-1]).astype(np.float32)
-        return Hypothesis(tokens[::-1], lps[::-1], score, finished=eos_lp is not None, attention=attention)
-
-    def _row(self, s, i, k, n_src):  # the attention row of slot k's hypothesis at step s + 1
-        return None if self.attn is None else self.attn[s, i, k, :n_src].numpy()

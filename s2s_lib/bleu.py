@@ -185,7 +185,8 @@ def _ngram_args(tokens, max_order=MAX_NGRAM_ORDER):
 
 def _ref_length_args(hyp_len, ref_lens):
     check_int(hyp_len, "hyp_len", minimum=0)
-    check_type(ref_lens, "ref_lens", Sequence, "a list of ints")
+    if isinstance(ref_lens, (str, bytes)) or not (hasattr(ref_lens, "__len__") and hasattr(ref_lens, "__iter__")):
+        raise TypeError(f"ref_lens must be a list of ints, got {type(ref_lens).__name__}")
     for i, r in enumerate(ref_lens):
         check_int(r, f"ref_lens[{i}]", minimum=0)
 
@@ -403,8 +404,9 @@ def compute_bleu(
     if smooth_value is not None:
         check_real(smooth_value, "smooth_value", minimum=0)
     for name, values in (("counts", counts), ("totals", totals)):
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise TypeError(f"{name} must be a list of numbers (one per n-gram order), got {type(values).__name__}")
+        if isinstance(values, (str, bytes)) or not (hasattr(values, "__len__") and hasattr(values, "__iter__")):
+            raise TypeError(f"{name} must be a list or array of numbers (one per n-gram order), "
+                            f"got {type(values).__name__}")
         for i, v in enumerate(values):
             check_real(v, f"{name}[{i}]", minimum=0)
     check_int(sys_len, "sys_len", minimum=0)

@@ -31,6 +31,8 @@ __all__ = [
     # the views' JSON payloads
     "plain", "check_list", "check_mapping", "check_number", "check_numbers", "check_probs", "check_matrix",
     "check_tokens", "check_controls",
+    # paths; tensors that meet; public functions that also run in loops
+    "check_path", "check_alike", "check_finite", "validated_by",
 ]
 
 
@@ -109,12 +111,16 @@ def check_str(value, name: str, *, empty: bool = True) -> str:
 
 
 def check_strings(values, name: str) -> list[str]:
-    """A list (or tuple) of ``str``, returned as a list."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
-        raise TypeError(f"{name} must be a list of str, got {_kind(values)}")
+    """An iterable of ``str`` (list, tuple, generator...; not one ``str``), returned as a list.
+
+    The error for a bad element names it, e.g. ``texts[3] must be a str, got NoneType``.
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a list of str (or another iterable of str), got {_kind(values)}")
+    values = list(values)
     for i, v in enumerate(values):
         check_str(v, f"{name}[{i}]")
-    return list(values)
+    return values
 
 
 def check_callable(value, name: str):
@@ -425,19 +431,6 @@ def check_path(value, name: str):
     if isinstance(value, str) and not value.strip():
         raise ValueError(f"{name} must not be an empty path")
     return Path(value)
-
-
-def check_texts(values, name: str) -> list[str]:
-    """An iterable of ``str`` (list, tuple, generator...; not one ``str``), returned as a list.
-
-    The error for a bad element names it, e.g. ``texts[3] must be a str, got NoneType``.
-    """
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(f"{name} must be an iterable of str (e.g. a list), got {_kind(values)}")
-    values = list(values)
-    for i, v in enumerate(values):
-        check_str(v, f"{name}[{i}]")
-    return values
 
 
 # --------------------------------------------------------------------------- tensors that meet

@@ -58,7 +58,7 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from s2s_lib.batching import Batch, make_batches
 from s2s_lib.checks import (check_bool, check_choice, check_int, check_path, check_real, check_str,
-                            check_texts, check_type)
+                            check_strings, check_type)
 from s2s_lib.tokenize import SentencePieceTokenizer, _write_atomic, normalize_whitespace
 
 __all__ = [
@@ -590,7 +590,7 @@ def train_or_load_sentencepiece(texts: Sequence[str], vocab_size: int, *,
     """
     import sentencepiece
 
-    texts = check_texts(texts, "texts")
+    texts = check_strings(texts, "texts")
     vocab_size = check_int(vocab_size, "vocab_size", 5)
     check_bool(cache, "cache")
     unknown = sorted(set(options) - set(_SPM_OPTIONS))

@@ -431,7 +431,8 @@ class Seq2Seq(nn.Module):
     """Encoder-decoder translation model (Korean -> English), with or without attention.
 
     Args:
-        config: a :class:`Seq2SeqConfig`; or, for short, its fields:
+        config: a :class:`Seq2SeqConfig` (keywords after it change fields:
+            ``Seq2Seq(config, dropout=0.1)``); or, for short, the fields themselves:
             ``Seq2Seq(src_vocab_size, tgt_vocab_size, emb_dim=..., attention=..., ...)``.
 
     With a bidirectional encoder the decoder's initial state is ``tanh(W_b [h_fwd_S; h_bwd_1])``
@@ -442,8 +443,8 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, *args, **kwargs):
         super().__init__()
-        if len(args) == 1 and not kwargs and isinstance(args[0], Seq2SeqConfig):
-            config = args[0]
+        if len(args) == 1 and isinstance(args[0], Seq2SeqConfig):  # Seq2Seq(config, **fields to change)
+            config = dataclasses.replace(args[0], **kwargs)
         else:
             config = Seq2SeqConfig(*args, **kwargs)
         self.config = config

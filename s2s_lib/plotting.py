@@ -20,7 +20,7 @@ from typing import Sequence
 import matplotlib
 from matplotlib import font_manager
 
-from s2s_lib.checks import check_str
+from s2s_lib.checks import check_bool, check_list, check_path, check_real, check_str, plain
 
 __all__ = ["HANGUL_SAMPLE", "hangul_font_path", "has_glyphs", "setup_hangul", "heatmap",
            "bar_counts"]
@@ -35,7 +35,11 @@ def has_glyphs(font_path: str | Path, text: str = HANGUL_SAMPLE) -> bool:
     from matplotlib.ft2font import FT2Font
 
     check_str(text, "text")
-    font = FT2Font(str(font_path))
+    path = check_path(font_path, "font_path")
+    try:
+        font = FT2Font(str(path))
+    except RuntimeError as err:  # FreeType cannot read it (a missing file stays FileNotFoundError)
+        raise ValueError(f"font_path {str(path)!r} is not a font file FreeType can read ({err})") from None
     return all(font.get_char_index(ord(c)) != 0 for c in text if not c.isspace())
 
 
@@ -93,7 +97,8 @@ def heatmap(matrix, x_labels: Sequence[str] | None = None, y_labels: Sequence[st
     """Draw a labelled matrix, e.g. attention weights with target rows and source columns.
 
     Args:
-        matrix: (rows, cols) array-like or tensor (bool masks are shown as 0/1).
+        matrix: (rows, cols) array-like or tensor of finite real numbers, rows, cols >= 1
+            (bool masks are shown as 0/1).
         x_labels: ``cols`` labels for the columns (e.g. source pieces).
         y_labels: ``rows`` labels for the rows (e.g. target pieces).
         title, xlabel, ylabel: texts.
@@ -108,19 +113,42 @@ def heatmap(matrix, x_labels: Sequence[str] | None = None, y_labels: Sequence[st
     import numpy as np
 
     if hasattr(matrix, "detach"):
-        matrix = matrix.detach().cpu().numpy()
-    m = np.asarray(matrix)
+        matrix = matrix.detach().cpu()
+        if str(matrix.dtype) == "torch.bfloat16":  # numpy has no bfloat16
+            matrix = matrix.float()
+        matrix = matrix.numpy()
+    try:
+        m = np.asarray(matrix)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"matrix must be a 2-D array (rows of one length): {err}") from None
     if m.ndim != 2:
         raise ValueError(f"matrix must be 2-D (rows, cols), got shape {m.shape}")
     if m.dtype == bool:
         m = m.astype(float)
-    if not np.issubdtype(m.dtype, np.number):
+    if not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
         raise TypeError(f"matrix must be numeric, got dtype {m.dtype}")
+    if m.size == 0:
+        raise ValueError(f"matrix must have at least one row and one column, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError(f"matrix holds {int(np.isnan(m).sum())} nan and {int(np.isinf(m).sum())} inf "
+                         "value(s); a heatmap needs finite numbers")
     rows, cols = m.shape
+    for name, labels in (("x_labels", x_labels), ("y_labels", y_labels)):
+        if labels is not None:
+            check_list(labels, name, "a list of labels", empty=True)
     if x_labels is not None and len(x_labels) != cols:
         raise ValueError(f"x_labels has {len(x_labels)} labels for {cols} columns")
     if y_labels is not None and len(y_labels) != rows:
         raise ValueError(f"y_labels has {len(y_labels)} labels for {rows} rows")
+    for name, limit in (("vmin", vmin), ("vmax", vmax)):
+        if limit is not None:
+            check_real(limit, name)
+    if vmin is not None and vmax is not None and vmin > vmax:
+        raise ValueError(f"vmin ({vmin}) must not be above vmax ({vmax})")
+    for name, flag in (("annotate", annotate), ("colorbar", colorbar)):
+        check_bool(flag, name)
+    if annotate:
+        _format_check(fmt, m.flat[0])
     if ax is None:
         _, ax = plt.subplots(figsize=(max(3.0, 0.45 * cols + 1.5), max(2.5, 0.4 * rows + 1.0)))
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
@@ -152,21 +180,44 @@ def heatmap(matrix, x_labels: Sequence[str] | None = None, y_labels: Sequence[st
     return ax
 
 
+def _format_check(fmt, value) -> None:
+    """``fmt`` (a ``str.format`` pattern) can format ``value``, else a ValueError naming fmt."""
+    check_str(fmt, "fmt")
+    try:
+        fmt.format(value)
+    except (ValueError, TypeError, IndexError, KeyError) as err:
+        raise ValueError(f"fmt {fmt!r} cannot format the value {value!r}: {err}") from None
+
+
 def bar_counts(labels: Sequence[str], values: Sequence[float], *, title: str | None = None,
                ylabel: str | None = None, ax=None, log: bool = False, annotate: bool = True,
                fmt: str = "{:,}", color=None):
     """Bar chart with one labelled bar per value (e.g. vocabulary sizes per tokenization).
 
+    Args:
+        labels: one label per bar. values: finite real numbers (> 0 with ``log``).
+        fmt: ``str.format`` pattern of the annotations.
     Returns:
         The matplotlib ``Axes``.
     """
     import matplotlib.pyplot as plt
 
+    for name, seq in (("labels", labels), ("values", values)):
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
+            raise TypeError(f"{name} must be a list, got {type(seq).__name__}")
     labels, values = list(labels), list(values)
     if len(labels) != len(values):
         raise ValueError(f"labels ({len(labels)}) and values ({len(values)}) differ in length")
     if not labels:
         raise ValueError("labels is empty")
+    check_bool(log, "log")
+    check_bool(annotate, "annotate")
+    for i, v in enumerate(values):
+        if check_real(plain(v), f"values[{i}]") <= 0 and log:
+            raise ValueError(f"values[{i}] = {v} cannot be drawn on a log axis (log=True needs values > 0)")
+    if annotate:
+        for v in values:
+            _format_check(fmt, v)
     if ax is None:
         _, ax = plt.subplots(figsize=(max(3.5, 1.1 * len(labels) + 1), 3.2))
     bars = ax.bar(range(len(values)), values, color=color)

@@ -46,6 +46,7 @@ ENGLISH_DATE_FORMAT = "EEEE, MMMM d, y"  # Monday, April 22, 2019
 
 _FIRST_DAY = date(1950, 1, 1)
 _LAST_DAY = date(2049, 12, 31)
+_MAX_NUMBER = 10**72 - 1  # num2words has Korean number words up to here
 
 
 class TaskSplits(NamedTuple):
@@ -102,6 +103,7 @@ def date_pairs(n: int, *, target: str = "english", seed: int = 0,
     """
     n = check_int(n, "n", minimum=0)
     check_choice(target, "target", ("english", "iso"))
+    seed = check_int(seed, "seed", minimum=None)
     check_type(start, "start", date, "a datetime.date")
     check_type(end, "end", date, "a datetime.date")
     span = (end - start).days + 1
@@ -127,6 +129,9 @@ def number_pairs(n: int, *, seed: int = 0, max_value: int = 99_999) -> list[tupl
     """
     n = check_int(n, "n", minimum=0)
     max_value = check_int(max_value, "max_value", minimum=0)
+    if max_value > _MAX_NUMBER:
+        raise ValueError(f"max_value must be below 10**72 (Korean number words end there), got {max_value:.3g}")
+    seed = check_int(seed, "seed", minimum=None)
     if n > max_value + 1:
         raise ValueError(f"n={n} exceeds the {max_value + 1} distinct numbers in [0, {max_value}]")
     rng = random.Random(seed)
@@ -164,7 +169,12 @@ def make_task(name: str, n_train: int = 8000, n_valid: int = 1000, n_test: int =
     n_train = check_int(n_train, "n_train", minimum=0)
     n_valid = check_int(n_valid, "n_valid", minimum=0)
     n_test = check_int(n_test, "n_test", minimum=0)
+    seed = check_int(seed, "seed", minimum=None)
     total = n_train + n_valid + n_test
+    distinct = 99_999 + 1 if name == "number" else (_LAST_DAY - _FIRST_DAY).days + 1
+    if total > distinct:
+        raise ValueError(f"n_train + n_valid + n_test = {total} exceeds the {distinct} distinct examples "
+                         f"of task {name!r} (the splits never share one)")
     if name == "number":
         pairs = number_pairs(total, seed=seed)
     else:
@@ -185,6 +195,8 @@ def encode_pairs(pairs, src_tokenizer, tgt_tokenizer) -> tuple[list[list[int]], 
     for name, tok in (("src_tokenizer", src_tokenizer), ("tgt_tokenizer", tgt_tokenizer)):
         if not callable(getattr(tok, "encode", None)):
             raise TypeError(f"{name} must have encode(), got {type(tok).__name__}")
+    if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+        raise TypeError(f"pairs must be a list of (source, target) tuples, got {type(pairs).__name__}")
     pairs = list(pairs)
     for i, pair in enumerate(pairs):
         if not (isinstance(pair, tuple) and len(pair) == 2):

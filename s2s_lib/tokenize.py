@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from s2s_lib.checks import (check_bool, check_choice, check_ids, check_int, check_path, check_real,
-                            check_str, check_texts, check_type)
+                            check_str, check_strings, check_type)
 
 PAD_ID = 0
 SOS_ID = 1
@@ -119,7 +119,7 @@ class _Tokenizer:
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         """Encode many texts (a list of id lists)."""
-        return [self.encode(t) for t in check_texts(texts, "texts")]
+        return [self.encode(t) for t in check_strings(texts, "texts")]
 
     def __len__(self) -> int:
         return self.vocab_size
@@ -187,7 +187,7 @@ class SentencePieceTokenizer(_Tokenizer):
         """
         import io
 
-        texts = check_texts(texts, "texts")
+        texts = check_strings(texts, "texts")
         vocab_size = check_int(vocab_size, "vocab_size", len(SPECIAL_TOKENS) + 1, 2**31 - 1)
         check_choice(model_type, "model_type", ("unigram", "bpe"))
         character_coverage = check_real(character_coverage, "character_coverage",
@@ -314,7 +314,7 @@ class CharTokenizer(_Tokenizer):
     """
 
     def __init__(self, chars: Sequence[str]):
-        chars = list(chars) if isinstance(chars, str) else check_texts(chars, "chars")
+        chars = list(chars) if isinstance(chars, str) else check_strings(chars, "chars")
         for i, c in enumerate(chars):
             if len(c) != 1:
                 raise ValueError(f"chars must be single characters, got chars[{i}] = {c!r}")
@@ -330,7 +330,7 @@ class CharTokenizer(_Tokenizer):
     @classmethod
     def train(cls, texts: Iterable[str], min_freq: int = 1) -> "CharTokenizer":
         """Build the alphabet from ``texts``: every character seen ``min_freq`` times or more."""
-        texts = check_texts(texts, "texts")
+        texts = check_strings(texts, "texts")
         min_freq = check_int(min_freq, "min_freq")
         counts = Counter()
         for t in texts:

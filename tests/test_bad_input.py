@@ -274,3 +274,11 @@ def test_saving_leaves_no_temporary_files_and_numpy_config_values_are_plain(tmp_
     path = save_checkpoint(tmp_path / "m.pt", model)  # defect: a numpy attn_dim made an unreadable file
     assert load_checkpoint(path)[0].config == model.config
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_sdpa_with_different_batch_sizes_is_a_clean_error():
+    # defect: q (B=2) against k (B=3) gave a raw broadcast error from the matmul
+    from s2s_lib.transformer import scaled_dot_product_attention
+
+    with pytest.raises(ValueError, match="k must have shape"):
+        scaled_dot_product_attention(torch.randn(2, 4, 8), torch.randn(3, 5, 8), torch.randn(3, 5, 8))

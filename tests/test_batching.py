@@ -1,4 +1,6 @@
 """Tests for s2s_lib.batching: Batch, padding, masks, shift, bucketing."""
+import math
+
 import pytest
 import torch
 
@@ -144,3 +146,61 @@ def test_batch_indices_bad_args():
         batch_indices([1, 2], 2.5)
     with pytest.raises(ValueError, match="batches"):
         padding_fraction([])
+
+
+# Already clean (kept as guards): the brief's mismatched lengths, batch_size 0, negative ids.
+def test_make_batches_basic_bad_input_stays_clean():
+    with pytest.raises(ValueError, match="differ in length: 1 vs 2"):
+        make_batches([[4]], [[4], [5]], 2)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        make_batches([[4]], [[4]], 0)
+    with pytest.raises(ValueError, match="negative token id"):
+        make_batches([[-4]], [[4]], 1)
+
+
+# Defect: flags were taken for their truth value (shuffle="no" shuffled), and seed=None made
+# the batches differ on every call (random.Random(None)) while a str seed was accepted.
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(shuffle="no"), TypeError, "shuffle"),
+    (dict(bucketing=1), TypeError, "bucketing"),
+    (dict(drop_last="x"), TypeError, "drop_last"),
+    (dict(truncate="y", max_len=1), TypeError, "truncate"),
+    (dict(reverse_source=1), TypeError, "reverse_source"),
+    (dict(seed=None), TypeError, "seed"),
+    (dict(seed="a"), TypeError, "seed"),
+])
+def test_make_batches_flags_and_seed(kwargs, error, name):
+    with pytest.raises(error, match=f"{name} must be"):
+        make_batches([[4, 5]], [[4]], 1, **kwargs)
+
+
+# Defect: a <pad>/<sos>/<eos> id inside a sequence was batched silently: <pad> in a target
+# made tgt_mask (tgt_out != PAD) drop a real token, <eos> taught the model to stop early.
+@pytest.mark.parametrize("src, tgt, where", [([[4]], [[EOS_ID]], r"tgt_seqs\[0\].*<eos>"),
+                                             ([[4, PAD_ID, 5]], [[4]], r"src_seqs\[0\].*<pad>"),
+                                             ([[4]], [[6, SOS_ID]], r"tgt_seqs\[0\].*<sos>")])
+def test_special_ids_inside_a_sequence_are_refused(src, tgt, where):
+    with pytest.raises(ValueError, match=where):
+        make_batch(src, tgt)
+
+
+# Defect: batch_indices took 1.7 as 1, nan and "a" gave int()'s errors, None "'NoneType' object
+# is not iterable", and ints mixed with tuples "'<' not supported".
+@pytest.mark.parametrize("lengths, message", [
+    ([1.7, 1], r"lengths\[0\] must be an int"), ([math.nan], r"lengths\[0\]"), (["a"], r"lengths\[0\]"),
+    (None, "lengths must be a list"), ([1, (1, 2)], "all ints or all tuples"),
+])
+def test_batch_indices_lengths_must_be_ints(lengths, message):
+    with pytest.raises(TypeError, match=message):
+        batch_indices(lengths, 2)
+
+
+# Defect: ids beyond int64 gave torch's "Overflow when unpacking long long"; padding_fraction
+# of a list of ints an AttributeError; Batch.to("nope") torch's RuntimeError.
+def test_huge_ids_non_batches_and_bad_devices():
+    with pytest.raises(ValueError, match=r"src_seqs\[0\] holds the id .* larger than a torch.long"):
+        make_batch([[2**70]], [[4]])
+    with pytest.raises(TypeError, match=r"batches\[0\] must be a Batch"):
+        padding_fraction([1, 2])
+    with pytest.raises(ValueError, match="device must be"):
+        make_batch([[4]], [[4]]).to("nope")

@@ -516,7 +516,7 @@ def test_add_k_value_that_overflows_raises():
     (([1, 1, 1, 1], [1, 1, 1, math.inf], 1, 1), ValueError, r"totals\[3\] must be a finite number"),
     (([], [], 1, 1), ValueError, "counts is empty"),
     ((["1", 1, 1, 1], [2, 2, 2, 2], 2, 2), TypeError, r"counts\[0\] must be a number"),
-    ((None, [2, 2, 2, 2], 2, 2), TypeError, "counts must be a list of numbers"),
+    ((None, [2, 2, 2, 2], 2, 2), TypeError, "counts must be a list or array of numbers"),
 ])
 def test_compute_bleu_refuses_impossible_statistics(args, error, message):
     with pytest.raises(error, match=message):
@@ -526,10 +526,10 @@ def test_compute_bleu_refuses_impossible_statistics(args, error, message):
 # Defect: a str where a token list belongs was split into characters (a silent wrong answer),
 # max_order 0 or -1 gave no n-grams, and None gave "object of type 'NoneType' has no len()".
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: extract_ngrams("the cat", 2), TypeError, "tokens must be a list of str, got str"),
+    (lambda: extract_ngrams("the cat", 2), TypeError, r"tokens must be a list of str \(or another iterable of str\), got str"),
     (lambda: extract_ngrams(["a"], 0), ValueError, "max_order must be >= 1"),
     (lambda: extract_ngrams(None), TypeError, "tokens must be a list of str"),
-    (lambda: segment_statistics("a b", ["a b"]), TypeError, "hyp_tokens must be a list of str, got str"),
+    (lambda: segment_statistics("a b", ["a b"]), TypeError, r"hyp_tokens must be a list of str \(or another iterable of str\), got str"),
     (lambda: segment_statistics(["a"], ["a b"]), TypeError, r"refs_tokens\[0\] must be a list of str"),
     (lambda: segment_statistics(["a"], []), ValueError, "refs_tokens is empty"),
     (lambda: closest_ref_length(3, None), TypeError, "ref_lens must be a list of ints"),
@@ -565,3 +565,13 @@ def test_unchecked_statistics_are_the_same_numbers():
     hyp, refs = preprocess("the cat sat on the mat ."), [preprocess("the cat is on the mat .")]
     assert segment_statistics(hyp, refs) == segment_statistics.unchecked(hyp, refs)
     assert extract_ngrams(hyp) == extract_ngrams.unchecked(hyp, 4)
+
+
+def test_compute_bleu_takes_numpy_statistics():  # chapter 6b sums segment statistics with numpy
+    import numpy as np
+
+    stats = np.array([segment_statistics(preprocess(h), [preprocess(r)])
+                      for h, r in [("the cat sat on the mat", "the cat is on the mat"), ("a b c d", "a b c e")]])
+    s = stats.sum(axis=0)
+    assert compute_bleu(s[2:6], s[6:10], s[0], s[1], smooth_method="exp").score == \
+        compute_bleu(list(map(int, s[2:6])), list(map(int, s[6:10])), int(s[0]), int(s[1]), smooth_method="exp").score

@@ -374,7 +374,7 @@ def test_scale_spectral_radius_refuses_overflow_and_non_finite_weights():
     (lambda: hidden_grad_norms("rnn", 3, seed="a"), TypeError, "seed must be an int"),
     (lambda: make_cell("rnn", 3, 4, dtype=torch.long), TypeError, "dtype must be a floating-point"),
     (lambda: make_cell("rnn", 3, 4, dtype="float64"), TypeError, "dtype must be a torch.dtype"),
-    (lambda: recall_batch(2, 3, generator=123), TypeError, "generator"),
+    (lambda: recall_batch(2, 3, generator=123), TypeError, "generator must be a torch.Generator"),
     (lambda: RecallModel("rnn", 16, 8)(torch.full((2, 3), 16)), ValueError, r"tokens holds ids outside \[0, 16\)"),
     (lambda: RecallModel("rnn", 16, 8)(torch.full((2, 3), -1)), ValueError, "tokens holds ids outside"),
     (lambda: recall_accuracy(RecallModel("rnn", 4, 8), 3), ValueError, "at least one distractor"),

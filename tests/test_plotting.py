@@ -61,3 +61,40 @@ def test_bar_counts():
     with pytest.raises(ValueError, match="differ"):
         plotting.bar_counts(["a"], [1, 2])
     plt.close("all")
+
+
+# Defect: each of these reached numpy/matplotlib/FreeType: nan/inf drew a silently blank or
+# miscoloured map, complex numbers failed inside imshow, ragged rows gave numpy's message,
+# x_labels=5 "object of type 'int' has no len()", a bad fmt str.format's message mid-drawing,
+# bfloat16 tensors "Got unsupported ScalarType BFloat16".
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: plotting.heatmap(np.full((2, 2), np.nan)), ValueError, "matrix holds 4 nan"),
+    (lambda: plotting.heatmap(np.array([[np.inf, 1.0]])), ValueError, "1 inf"),
+    (lambda: plotting.heatmap(np.zeros((0, 3))), ValueError, "at least one row and one column"),
+    (lambda: plotting.heatmap(np.ones((2, 2), dtype=complex)), TypeError, "numeric"),
+    (lambda: plotting.heatmap([[1, 2], [3]]), ValueError, "matrix must be a 2-D array"),
+    (lambda: plotting.heatmap(np.ones((2, 2)), x_labels=5), TypeError, "x_labels must be a list"),
+    (lambda: plotting.heatmap(np.ones((1, 1)), annotate=True, fmt="{:d}"), ValueError, "fmt"),
+    (lambda: plotting.heatmap(np.ones((1, 1)), vmin=2, vmax=1), ValueError, "vmin"),
+    (lambda: plotting.heatmap(np.ones((1, 1)), vmin=float("nan")), ValueError, "vmin must be a finite"),
+    (lambda: plotting.bar_counts(["a"], [float("nan")]), ValueError, r"values\[0\] must be a finite"),
+    (lambda: plotting.bar_counts(["a"], ["x"]), TypeError, r"values\[0\] must be a number"),
+    (lambda: plotting.bar_counts(None, [1]), TypeError, "labels must be a list"),
+    (lambda: plotting.bar_counts(["a", "b"], [0, 5], log=True), ValueError, r"values\[0\] = 0 .* log axis"),
+    (lambda: plotting.bar_counts(["a"], [1.5], fmt="{:d}"), ValueError, "fmt"),
+    (lambda: plotting.has_glyphs(None), TypeError, "font_path"),
+])
+def test_plot_helpers_name_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+    plt.close("all")
+
+
+def test_a_file_that_is_not_a_font_and_bfloat16_heatmaps(tmp_path):
+    not_a_font = tmp_path / "x.ttf"
+    not_a_font.write_text("hello")
+    with pytest.raises(ValueError, match="not a font file"):  # was FreeType's RuntimeError
+        plotting.has_glyphs(not_a_font)
+    ax = plotting.heatmap(torch.eye(2, dtype=torch.bfloat16), colorbar=False)
+    assert ax.images[0].get_array().shape == (2, 2)
+    plt.close("all")

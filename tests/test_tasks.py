@@ -94,3 +94,29 @@ def test_encode_pairs_gives_id_lists_for_make_batches():
         encode_pairs([("a", 1)], src_tok, tgt_tok)
     with pytest.raises(TypeError, match="src_tokenizer"):
         encode_pairs(task.train, None, tgt_tok)
+
+
+# Defect: seed was handed to random.Random unchecked: None gave different splits on every call
+# (against "same seed -> same list"), a list gave random's own TypeError, a str was accepted.
+@pytest.mark.parametrize("call", [lambda: number_pairs(3, seed=None), lambda: date_pairs(2, seed=[1]),
+                                  lambda: make_task("number", 3, 1, 1, seed="x"),
+                                  lambda: date_pairs(2, seed=1.5)])
+def test_seed_must_be_an_int(call):
+    with pytest.raises(TypeError, match="seed must be an int"):
+        call()
+
+
+# Defect: number_pairs(max_value=10**80) drew numbers that korean_number cannot spell, failing
+# later (or not, by chance) with an error about n; make_task's error named n, not its splits;
+# encode_pairs(5, ...) gave "'int' object is not iterable".
+def test_limits_are_named_by_the_argument():
+    with pytest.raises(ValueError, match=r"max_value must be below 10\*\*72"):
+        number_pairs(3, max_value=10**80)
+    with pytest.raises(ValueError, match=r"n_train \+ n_valid \+ n_test = 1002000 exceeds"):
+        make_task("number", 10**6)
+    from s2s_lib.tasks import encode_pairs
+    from s2s_lib.tokenize import CharTokenizer
+
+    tok = CharTokenizer.train(["ab"])
+    with pytest.raises(TypeError, match="pairs must be a list"):
+        encode_pairs(5, tok, tok)

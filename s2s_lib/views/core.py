@@ -145,8 +145,9 @@ class View:
         try:
             self._json = escape_json(self.data)  # fails early on NaN / non-JSON data
         except (TypeError, ValueError) as err:
-            raise type(err)(f"data must be plain JSON data (str keys; lists, dicts, str, finite "
-                            f"numbers, bools, None): {err}") from None
+            kind = TypeError if isinstance(err, TypeError) else ValueError
+            raise kind(f"data must be plain JSON data (str keys; lists, dicts, str, finite numbers, "
+                       f"bools, None): {err}") from None
 
     @property
     def title(self) -> str:
