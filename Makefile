@@ -1,27 +1,30 @@
 # seq2seq-course: two entry points.
 #   make book   -> set up .venv and build the HTML book into _build/html (strict)
 #   make test   -> set up .venv (+ Chromium) and run every test:
-#                  unit tests, nbval over book/, strict book build, browser tests
+#                  workflow check, unit tests, nbval over book/, strict book build, browser tests
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # On machines without torch a bare "torch" pulls a multi-GB CUDA build; install a fixed
 # version first (here the local CPU wheel). Override e.g. TORCH_SPEC="torch" on Colab-like hosts.
+# TORCH_SPEC is split into words, so it may carry pip options: the GitHub workflows pass
+# TORCH_SPEC="torch==2.13.0 --index-url <PyTorch's CPU-only index>".
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 # Idle OpenMP threads sleep instead of spinning: same results, and a notebook does not slow
 # down 10x when another process shares the 2 cores.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: book test unit nbval book-strict browser browser-deps setup clean bench
+.PHONY: book test workflows unit nbval book-strict browser browser-deps setup clean bench
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+	    { read -ra spec <<< "$(TORCH_SPEC)"; $(BIN)/python -m pip install -q "$${spec[@]}"; }
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
@@ -29,10 +32,15 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 test: $(STAMP) browser-deps
+	$(MAKE) workflows
 	$(MAKE) unit
 	$(MAKE) nbval
 	$(MAKE) book-strict
 	$(MAKE) browser
+
+# The GitHub workflows against the JSON schema that check-jsonschema ships (no network).
+workflows: $(STAMP)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not browser" -q

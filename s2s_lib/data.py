@@ -133,13 +133,26 @@ def _candidate_dirs() -> list[Path]:
     return dirs
 
 
-def find_corpus(*, download: bool = True, progress: bool = True) -> Path:
+def _corpus_url(url: str | None) -> str:
+    """Where to download from: ``url``, else ``$S2S_CORPUS_URL``, else :data:`DATA_URL`."""
+    if url is None:
+        return os.environ.get("S2S_CORPUS_URL") or DATA_URL
+    return check_str(url, "url", empty=False)
+
+
+def find_corpus(*, download: bool = True, progress: bool = True, url: str | None = None) -> Path:
     """Return the path of ``kor-eng/kor.txt``, downloading it into the cache if needed.
 
     Looks in ``$S2S_DATA_DIR/kor-eng/kor.txt``, then ``<cache_dir()>/kor-eng/kor.txt``, then
     downloads manythings.org's ``kor-eng.zip`` into the cache (unless ``download=False``).
     The file found is compared with :data:`CORPUS_SHA256`; another version gives one
     :class:`CorpusVersionWarning` (and still works).
+
+    Args:
+        download: allow the download.
+        progress: show a progress bar while downloading.
+        url: where to download ``kor-eng.zip`` from; default ``$S2S_CORPUS_URL`` if set (a
+            mirror, or a local server in the tests), else :data:`DATA_URL`.
 
     Raises:
         DataNotFoundError: no copy on disk and no download possible (offline, refused,
@@ -148,6 +161,7 @@ def find_corpus(*, download: bool = True, progress: bool = True) -> Path:
     """
     check_bool(download, "download")
     check_bool(progress, "progress")
+    url = _corpus_url(url)
     for d in _candidate_dirs():
         path = d / CORPUS_RELPATH
         if path.is_file():
@@ -157,11 +171,11 @@ def find_corpus(*, download: bool = True, progress: bool = True) -> Path:
     reason = "download=False"
     if download:
         try:
-            return download_corpus(target, progress=progress)
+            return download_corpus(target, url=url, progress=progress)
         except DataNotFoundError as err:
             reason = str(err)
         except OSError as err:  # the cache folder cannot be written
-            reason = f"download from {DATA_URL} could not be saved: {err}"
+            reason = f"download from {url} could not be saved: {err}"
     looked = ", ".join(str(d / CORPUS_RELPATH) for d in _candidate_dirs())
     raise DataNotFoundError(
         f"Korean-English corpus not found (looked in: {looked}; {reason}).\n"
@@ -210,13 +224,17 @@ def _fetch(url: str, timeout: float, progress: bool) -> bytes:
         buf = io.BytesIO()
         with tqdm(total=total, unit="B", unit_scale=True, desc="kor-eng.zip",
                   disable=not progress) as bar:
-            while chunk := response.read(1 << 16):
+            # read1, not read: read(n) waits for all n bytes, so a server that trickles
+            # bytes (each within `timeout`) would hold it past the deadline for hours.
+            while chunk := response.read1(1 << 16):
                 buf.write(chunk)
                 bar.update(len(chunk))
                 if buf.tell() > _MAX_DOWNLOAD_BYTES:
                     raise OSError(f"it is more than the {_MAX_DOWNLOAD_BYTES} bytes allowed")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"it took more than {10 * timeout:g} s")
+    if total is not None and buf.tell() < total:  # http.client returns a cut body without a word
+        raise OSError(f"the connection closed after {buf.tell()} of its {total} bytes")
     return buf.getvalue()
 
 
@@ -235,7 +253,7 @@ def _unpack(data: bytes) -> dict[str, bytes]:
     return out
 
 
-def download_corpus(dest_dir: str | os.PathLike, *, url: str = DATA_URL,
+def download_corpus(dest_dir: str | os.PathLike, *, url: str | None = None,
                     progress: bool = True, timeout: float = 60.0) -> Path:
     """Download and unzip the manythings.org archive into ``dest_dir/kor-eng/``.
 
@@ -247,7 +265,7 @@ def download_corpus(dest_dir: str | os.PathLike, *, url: str = DATA_URL,
 
     Args:
         dest_dir: the folder that gets ``kor-eng/kor.txt`` (the user cache in :func:`find_corpus`).
-        url: where to download from.
+        url: where to download from; default ``$S2S_CORPUS_URL`` if set, else :data:`DATA_URL`.
         progress: show a progress bar.
         timeout: seconds allowed for connecting and for each read; the whole download is
             abandoned after ``10 * timeout`` seconds.
@@ -259,7 +277,7 @@ def download_corpus(dest_dir: str | os.PathLike, *, url: str = DATA_URL,
         OSError: the files cannot be written into ``dest_dir``.
     """
     dest_dir = check_path(dest_dir, "dest_dir")
-    url = check_str(url, "url", empty=False)
+    url = _corpus_url(url)
     check_bool(progress, "progress")
     timeout = check_real(timeout, "timeout", above=0.0)
     try:

@@ -20,16 +20,28 @@ from nbclient import NotebookClient
 BUDGET_S = 90.0
 
 
-def execute(path: Path, timeout: int = 600) -> float:
-    nb = nbformat.read(path, as_version=4)
+def run_notebook(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> float:
+    """Execute ``nb`` in place in a fresh kernel whose working directory is ``cwd``.
+
+    The kernel inherits this process's environment (``S2S_DEVICE``, ``S2S_DATA_DIR``, ...).
+    Saved ipywidgets state is dropped. Returns the wall time in seconds; a failing cell
+    raises nbclient's ``CellExecutionError`` with the outputs up to it left in ``nb``.
+    """
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
-        resources={"metadata": {"path": str(path.parent)}},
+        resources={"metadata": {"path": str(cwd)}},
     )
     start = time.perf_counter()
-    client.execute()
-    elapsed = time.perf_counter() - start
-    nb.metadata.pop("widgets", None)
+    try:
+        client.execute()
+    finally:
+        nb.metadata.pop("widgets", None)
+    return time.perf_counter() - start
+
+
+def execute(path: Path, timeout: int = 600) -> float:
+    nb = nbformat.read(path, as_version=4)
+    elapsed = run_notebook(nb, path.parent, timeout)
     nbformat.write(nb, path)
     return elapsed
 

@@ -47,6 +47,7 @@ def many_rows(n):
 def isolated_cache(tmp_path, monkeypatch):
     """Never touch the real user cache; tests that need the corpus set S2S_DATA_DIR."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("S2S_CORPUS_URL", raising=False)  # downloads go to (fake) manythings.org
     real = os.environ.get("S2S_DATA_DIR")
     monkeypatch.delenv("S2S_DATA_DIR", raising=False)
     return real
@@ -364,6 +365,8 @@ class FakeResponse(io.BytesIO):
         if self.fail_after is not None and self.tell() >= self.fail_after:
             raise TimeoutError("The read operation timed out")
         return super().read(n)
+
+    read1 = read  # what the loader calls (as http.client's HTTPResponse.read1)
 
     def __enter__(self):
         return self

@@ -1,7 +1,8 @@
 """Drive every page of the built book in Chromium, as a reader would.
 
 For each page listed in ``_toc.yml``: it loads; no JavaScript error is logged or thrown;
-no view, widget area or cell output is empty; a full-page screenshot goes to
+no view, widget area or cell output is empty; every image loads and every diagram
+(``book/figures/*.svg``) has alt text; a full-page screenshot goes to
 ``_build/screenshots/<page>.png``; and every interactive view on it is operated (slider
 moved, sentence chosen, row hovered, ...) with a check that what it shows changed
 (see ``view_interactions.py``). Run: ``python -m pytest tests/browser -m browser``.
@@ -40,6 +41,12 @@ FIND_EMPTY = r"""() => {
   document.querySelectorAll(".jupyter-widgets").forEach((w, i) => {
     if (!folded(w) && (!shown(w) || (w.innerText.trim() === "" && w.children.length === 0)))
       problems.push(`ipywidgets area ${i} is blank`);
+  });
+  document.querySelectorAll(".bd-article img").forEach((img, i) => {
+    const src = img.getAttribute("src") || "";
+    if (!img.complete || img.naturalWidth === 0) problems.push(`image ${i} (${src.slice(0, 60)}) did not load`);
+    if (/(^|\/)figures\//.test(src) && !(img.getAttribute("alt") || "").trim())
+      problems.push(`diagram ${src} has no alt text`);
   });
   document.querySelectorAll(".cell_output").forEach((o, i) => {
     const media = o.querySelector("img, svg, canvas, iframe, table, video, .s2sv, mjx-container, .math");
@@ -102,9 +109,11 @@ def test_page(page_name, browser, site):
         response = page.goto(f"{site}{page_name}.html", wait_until="load")
         assert response is not None and response.ok, f"{page_name}.html did not load"
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
-        try:  # views render right after load; give them a moment, then report what is missing
+        try:  # views render (and images decode) right after load; give them a moment, then report
             page.wait_for_function("""() => Array.from(document.querySelectorAll('.s2sv'))
-                .every(v => v.getAttribute('data-s2s-rendered'))""", timeout=5000)
+                .every(v => v.getAttribute('data-s2s-rendered'))
+                && Array.from(document.querySelectorAll('.bd-article img')).every(i => i.complete)""",
+                                   timeout=5000)
         except Exception:
             pass
         problems = page.evaluate(FIND_EMPTY)
