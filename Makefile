@@ -11,6 +11,7 @@ BIN := $(VENV)/bin
 # TORCH_SPEC is split into words, so it may carry pip options: the GitHub workflows pass
 # TORCH_SPEC="torch==2.13.0 --index-url <PyTorch's CPU-only index>".
 TORCH_SPEC ?= torch==2.13.0
+export TORCH_SPEC  # the Colab rehearsal (tests/test_colab.py) installs the same torch
 STAMP := $(VENV)/.installed
 # Idle OpenMP threads sleep instead of spinning: same results, and a notebook does not slow
 # down 10x when another process shares the 2 cores.
