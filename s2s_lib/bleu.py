@@ -524,11 +524,9 @@ def corpus_bleu(
             "for one sentence use sentence_bleu(hypothesis, [reference]) or "
             "corpus_bleu([hypothesis], [[reference]])"
         )
-    check_type(hypotheses, "hypotheses", Sequence, "a list of strings")
-    if len(hypotheses) == 0:
+    hypotheses = check_strings(hypotheses, "hypotheses")
+    if not hypotheses:
         raise ValueError("hypotheses is empty: BLEU of an empty corpus is undefined")
-    for i, hyp in enumerate(hypotheses):
-        check_str(hyp, f"hypotheses[{i}]")
     if isinstance(references, str):
         raise TypeError(
             "references must be a list of reference streams, got a single str; "
@@ -627,11 +625,9 @@ def sentence_bleu(
             "references must be a list of reference strings, got a single str; "
             "wrap it: sentence_bleu(hypothesis, [reference])"
         )
-    check_type(references, "references", Sequence, "a list of str")
-    if len(references) == 0:
+    references = check_strings(references, "references")
+    if not references:
         raise ValueError("references is empty: give at least one reference string")
-    for k, ref in enumerate(references):
-        check_str(ref, f"references[{k}]")
     return corpus_bleu([hypothesis], [[ref] for ref in references],
                        smooth_method=smooth_method, smooth_value=smooth_value,
                        tokenize=tokenize, lowercase=lowercase, force=True,
