@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from s2s_lib.checks import check_choice, check_int, check_mask, check_tensor
+from s2s_lib.rnn import tanh
 
 __all__ = ["SCORES", "attend", "Attention"]
 
@@ -159,8 +160,16 @@ class Attention(nn.Module):
         # the query block of the matrix times q, plus the precomputed key block times k.
         query_part = (query @ self.W_a.weight[:, : self.query_dim].T if self.score == "concat"
                       else self.W_q(query))  # (B, T, A)
-        hidden = torch.tanh(query_part.unsqueeze(2) + keys_part.unsqueeze(1))  # (B, T, 1, A) + (B, 1, S, A)
-        return self.v_a(hidden).squeeze(3)  # (B, T, S, 1) -> (B, T, S)
+        return self.score_from_parts(query_part, keys_part)
+
+    def score_from_parts(self, query_part: torch.Tensor, keys_part: torch.Tensor) -> torch.Tensor:
+        """``v_a^T tanh(q_part + k_part)`` of the concat/additive scores: (B, T, A), (B, S, A) -> (B, T, S).
+
+        :meth:`compute_scores` computes the query part as ``W_q q``; Bahdanau's teacher-forced
+        pass computes it in one matmul with the RNN's recurrent gates (both read ``s_{t-1}``).
+        """
+        hidden = tanh(query_part.unsqueeze(2) + keys_part.unsqueeze(1))  # (B, T, 1, A) + (B, 1, S, A) -> (B, T, S, A)
+        return hidden @ self.v_a.weight[0]  # (B, T, S); a matrix-vector product (nn.Linear's backward is slower)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None,
                 values: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

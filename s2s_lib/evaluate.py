@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,6 +35,9 @@ from s2s_lib.decode import beam_search, encode_sentences, greedy_decode, sample_
 __all__ = [
     "translate_split",
     "bleu_score",
+    "TranslationScore",
+    "score_translations",
+    "paired_bootstrap",
     "bleu_by_length",
     "context_vectors",
     "pca_2d",
@@ -121,6 +126,98 @@ def bleu_score(hypotheses: Sequence[str], references: Sequence[str], *,
         raise ValueError(f"references has {len(references)} sentences but hypotheses has "
                          f"{len(hypotheses)}; give exactly one reference per hypothesis")
     return corpus_bleu(hypotheses, [references], tokenize=tokenize, force=True)
+
+
+def _hyps_and_refs(hypotheses, references) -> tuple[list[str], list[str]]:
+    hypotheses, references = check_strings(hypotheses, "hypotheses"), check_strings(references, "references")
+    if not hypotheses:
+        raise ValueError("hypotheses is empty: BLEU needs at least one sentence")
+    if len(hypotheses) != len(references):
+        raise ValueError(f"references has {len(references)} sentences but hypotheses has "
+                         f"{len(hypotheses)}; give exactly one reference per hypothesis")
+    return hypotheses, references
+
+
+@dataclass(frozen=True)
+class TranslationScore:
+    """sacreBLEU's BLEU and chrF of a system, each with a 95 % bootstrap interval.
+
+    Attributes:
+        bleu, chrf: corpus scores (0-100) on the detokenised, cased text.
+        bleu_ci, chrf_ci: ``(low, high)``: sacreBLEU's bootstrap mean +- its 95 % half-width
+            (``n_bootstrap`` resampled test sets, seed 12345).
+        bleu_signature, chrf_signature: sacreBLEU's signatures; print them with the numbers.
+        sentences: test sentences scored.
+    """
+
+    bleu: float
+    bleu_ci: tuple[float, float]
+    chrf: float
+    chrf_ci: tuple[float, float]
+    bleu_signature: str
+    chrf_signature: str
+    sentences: int
+
+    def __str__(self) -> str:
+        return (f"BLEU {self.bleu:.1f} [{self.bleu_ci[0]:.1f}, {self.bleu_ci[1]:.1f}]  "
+                f"chrF {self.chrf:.1f} [{self.chrf_ci[0]:.1f}, {self.chrf_ci[1]:.1f}]")
+
+
+def score_translations(hypotheses: Sequence[str], references: Sequence[str], *,
+                       n_bootstrap: int = 1000) -> TranslationScore:
+    """BLEU and chrF with 95 % intervals, computed by sacreBLEU itself (Post 2018).
+
+    The text must be what a reader sees: detokenised, cased output against the untouched
+    references (``TranslationData.targets`` with ``normalize=False``). sacreBLEU then
+    tokenises both sides the same way (``13a``) -- the comparable, published setting.
+    The intervals come from sacreBLEU's bootstrap resampling of the test set (Koehn 2004).
+
+    Args:
+        hypotheses: system outputs, one string per sentence.
+        references: one reference per hypothesis.
+        n_bootstrap: resampled test sets for the intervals (>= 100).
+    """
+    from sacrebleu.metrics import BLEU, CHRF
+
+    hypotheses, references = _hyps_and_refs(hypotheses, references)
+    n_bootstrap = check_int(n_bootstrap, "n_bootstrap", 100)
+    out = {}
+    for name, metric in (("bleu", BLEU()), ("chrf", CHRF())):
+        with warnings.catch_warnings():  # the bootstrap seed note goes to sacrebleu's logger only
+            result = metric.corpus_score(hypotheses, [references], n_bootstrap=n_bootstrap)
+        out[name] = (result.score, (result._mean - result._ci, result._mean + result._ci),
+                     str(metric.get_signature()))
+    return TranslationScore(out["bleu"][0], out["bleu"][1], out["chrf"][0], out["chrf"][1],
+                            out["bleu"][2], out["chrf"][2], len(hypotheses))
+
+
+def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], references: Sequence[str], *,
+                     n_samples: int = 1000) -> dict:
+    """Is ``system`` better than ``baseline`` on this test set? sacreBLEU's paired bootstrap test.
+
+    Both systems are scored on the same ``n_samples`` resampled test sets (Koehn 2004; the
+    Moses ``bootstrap-hypothesis-difference-significance.pl`` test, as ``sacrebleu
+    --paired-bs``). The p-value is the share of resamples where the difference is not in
+    the observed direction: p < 0.05 means the observed BLEU difference would rarely vanish
+    on another test set of this size.
+
+    Returns:
+        ``{"bleu": (baseline, system), "difference": system - baseline, "p_value": p,
+        "chrf": (baseline, system), "chrf_p_value": p, "signature": BLEU's signature}``.
+    """
+    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.significance import PairedTest
+
+    baseline, references = _hyps_and_refs(baseline, references)
+    system, _ = _hyps_and_refs(system, references)
+    n_samples = check_int(n_samples, "n_samples", 100)
+    test = PairedTest([("baseline", baseline), ("system", system)], {"BLEU": BLEU(), "chrF": CHRF()},
+                      [references], test_type="bs", n_samples=n_samples)
+    signatures, results = test()
+    (base, sys_), (base_chrf, sys_chrf) = results["BLEU"], results["chrF2"]
+    return {"bleu": (base.score, sys_.score), "difference": sys_.score - base.score, "p_value": sys_.p_value,
+            "chrf": (base_chrf.score, sys_chrf.score), "chrf_p_value": sys_chrf.p_value,
+            "signature": str(signatures["BLEU"])}
 
 
 def _bucket_bounds(buckets) -> list[float]:

@@ -37,9 +37,10 @@ Every decoder is *defined* by its ``step`` -- one time step, the equations of it
 Where nothing in the RNN depends on the previous step's output (the context-vector decoder;
 Luong without input feeding), a ``run`` method right beside ``step`` computes the whole
 teacher-forced target at once: one RNN call over T steps and, for Luong, the attention of
-all T queries in one (B, T, S) product. It is the same computation, only batched over time;
-``tests/test_models.py`` checks that it gives the same logits as stepping with
-:meth:`Seq2Seq.decode_step`. Attention always goes through :func:`s2s_lib.attention.attend`.
+all T queries in one (B, T, S) product. Bahdanau's decoder must loop (its query is the
+previous state), and its ``run`` takes out of the loop what does not depend on t. It is the
+same computation, only arranged for speed; ``tests/test_models.py`` checks that it gives the
+same logits (and gradients) as stepping with :meth:`Seq2Seq.decode_step`. Attention always goes through :func:`s2s_lib.attention.attend`.
 
 The model's hyperparameters are a :class:`Seq2SeqConfig` (validated when it is made);
 ``Seq2Seq(config)`` builds the model, ``Seq2Seq(src_vocab_size, tgt_vocab_size, **fields)``
@@ -53,12 +54,14 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from s2s_lib import count_parameters  # noqa: F401  (re-exported: s2s_lib.models.count_parameters)
 from s2s_lib.attention import Attention, attend
 from s2s_lib.checks import (check_bool, check_choice, check_int, check_lengths, check_mask, check_prob,
                             check_real, check_tensor, check_token_ids, check_type)
+from s2s_lib.rnn import gru_gates, lstm_gates, tanh
 from s2s_lib.tokenize import PAD_ID
 
 __all__ = ["CELLS", "ATTENTIONS", "LUONG_SCORES", "Seq2SeqConfig", "DecoderState", "Memory",
@@ -85,6 +88,8 @@ class Seq2SeqConfig:
     input_feeding: bool = False  # Luong input feeding: h~_{t-1} joins the RNN input of step t
     bidirectional: bool = False  # bidirectional encoder (enc_out is then 2H wide)
     attn_dim: int | None = None  # hidden size of the additive/concat score (default H)
+    word_dropout: float = 0.0    # training only: drop whole source and target word embeddings with this probability
+    tie_embeddings: bool = False  # the output layer's weights are the target embeddings (Press & Wolf 2017)
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size"):
@@ -96,6 +101,12 @@ class Seq2SeqConfig:
         check_choice(self.cell, "cell", CELLS)
         check_choice(self.attention, "attention", ATTENTIONS)
         check_real(self.dropout, "dropout", 0.0, below=1.0)
+        check_real(self.word_dropout, "word_dropout", 0.0, below=1.0)
+        check_bool(self.tie_embeddings, "tie_embeddings")
+        if self.tie_embeddings and self.attention != "bahdanau" and self.emb_dim != self.hidden_dim:
+            raise ValueError(f"tie_embeddings=True needs emb_dim == hidden_dim for attention={self.attention!r} "
+                             f"(the output layer reads H = {self.hidden_dim} features; the target embeddings "
+                             f"have E = {self.emb_dim}); Bahdanau's deep output is E wide when tied")
         check_bool(self.input_feeding, "input_feeding")
         check_bool(self.bidirectional, "bidirectional")
         if self.input_feeding and self.attention not in LUONG_SCORES:
@@ -107,6 +118,12 @@ class Seq2SeqConfig:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, int(getattr(self, name)))  # numpy ints -> int
         object.__setattr__(self, "dropout", float(self.dropout))
+        object.__setattr__(self, "word_dropout", float(self.word_dropout))
+
+    @property
+    def output_dim(self) -> int:
+        """The width of the features the output layer reads: H, or E for a tied Bahdanau deep output."""
+        return self.emb_dim if self.tie_embeddings and self.attention == "bahdanau" else self.hidden_dim
 
     @property
     def enc_dim(self) -> int:
@@ -230,6 +247,18 @@ def _state(hx, feed: torch.Tensor | None = None) -> DecoderState:
     return DecoderState(hidden=hx, cell=None, feed=feed)
 
 
+def _drop_words(emb: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Word dropout: zero whole embedding vectors (..., E) with probability p, scale the rest by 1/(1-p).
+
+    Sennrich, Haddow & Birch (2016, WMT) drop entire words on both sides; Sennrich & Zhang
+    (2019) find it among the most useful settings for small corpora. Draws nothing when p = 0.
+    """
+    if not training or p == 0.0:
+        return emb
+    keep = torch.empty(emb.shape[:-1] + (1,), dtype=emb.dtype, device=emb.device).bernoulli_(1.0 - p)
+    return emb * keep / (1.0 - p)
+
+
 def _attend_memory(attention: Attention, queries: torch.Tensor, memory: Memory):
     """Attention of T queries over the encoder outputs: (B, T, Hq) -> context (B, T, He), weights (B, T, S).
 
@@ -257,8 +286,12 @@ class Encoder(nn.Module):
         check_type(config, "config", Seq2SeqConfig)
         self.embedding = nn.Embedding(config.src_vocab_size, config.emb_dim, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(config.dropout)
+        self.word_dropout = config.word_dropout
         self.rnn = _make_rnn(config, config.emb_dim, config.bidirectional)
         self.output_dim = config.enc_dim
+        # Packing is needed where a state depends on what comes after a sentence's end (the
+        # backward direction) or the final state is not an output (LSTM's cell, lower layers).
+        self.reads_padding_exactly = config.cell == "gru" and config.num_layers == 1 and not config.bidirectional
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor):
         """Encode a padded batch.
@@ -269,7 +302,17 @@ class Encoder(nn.Module):
             ``(enc_out, final)``: enc_out (B, S, D*H); final is the last hidden state
             (L*D, B, H), or for an LSTM the pair (h, c), as ``nn.GRU``/``nn.LSTM`` return it.
         """
-        emb = self.dropout(self.embedding(src))  # (B, S, E)
+        emb = self.dropout(_drop_words(self.embedding(src), self.word_dropout, self.training))  # (B, S, E)
+        if self.reads_padding_exactly:
+            # One GRU layer, one direction: the output at t < length only saw tokens 0..t, so
+            # run over the padded batch and take each sentence's state at its last real token.
+            # Same values as packing, faster to train (the CPU backward of a packed RNN zeroes
+            # a buffer of the whole input at every time step).
+            out, _ = self.rnn(emb)  # (B, S, H)
+            last = (src_lengths - 1).view(-1, 1, 1).expand(-1, 1, out.size(2))  # (B, 1, H)
+            final = out.gather(1, last).transpose(0, 1).contiguous()  # (1, B, H)
+            real = torch.arange(src.size(1), device=src.device) < src_lengths.unsqueeze(1)  # (B, S)
+            return out * real.unsqueeze(2).to(out.dtype), final
         packed = pack_padded_sequence(emb, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_out, final = self.rnn(packed)
         enc_out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
@@ -300,12 +343,15 @@ class Decoder(nn.Module):
         check_type(config, "config", Seq2SeqConfig)
         self.embedding = nn.Embedding(config.tgt_vocab_size, config.emb_dim, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(config.dropout)
+        self.word_dropout = config.word_dropout
         self.rnn = _make_rnn(config, rnn_input_dim)
-        self.out = nn.Linear(config.hidden_dim, config.tgt_vocab_size)
+        self.out = nn.Linear(config.output_dim, config.tgt_vocab_size)
+        if config.tie_embeddings:  # one (V, E) matrix embeds y_{t-1} and scores y_t
+            self.out.weight = self.embedding.weight
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B,) or (B, T) ids -> (B, E) or (B, T, E) embeddings (with dropout)."""
-        return self.dropout(self.embedding(tokens))
+        """(B,) or (B, T) ids -> (B, E) or (B, T, E) embeddings (with dropout and word dropout)."""
+        return self.dropout(_drop_words(self.embedding(tokens), self.word_dropout, self.training))
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """(..., H) features -> (..., V) logits."""
@@ -358,7 +404,8 @@ class BahdanauDecoder(Decoder):
 
     The output layer sees the new state, the context and the previous word, as in the
     paper (which used a maxout layer where we use tanh). The query of step t depends on
-    step t-1, so the teacher-forced pass loops over :meth:`step`.
+    step t-1, so the teacher-forced pass is a loop over t; :meth:`run` takes out of the loop
+    what does not depend on t.
     """
 
     has_attention = True
@@ -367,7 +414,7 @@ class BahdanauDecoder(Decoder):
         E, H, He = config.emb_dim, config.hidden_dim, config.enc_dim
         super().__init__(config, E + He)
         self.attention = Attention("additive", query_dim=H, key_dim=He, attn_dim=config.attn_dim)
-        self.pre_output = nn.Linear(H + He + E, H)
+        self.pre_output = nn.Linear(H + He + E, config.output_dim)  # deep output: H units (E when tied)
 
     def step(self, emb, state, memory):
         query = state.hidden[-1].unsqueeze(1)  # (B, 1, H): s_{t-1}, the state BEFORE this step
@@ -375,8 +422,52 @@ class BahdanauDecoder(Decoder):
         context = context[:, 0]  # (B, He)
         out, hx = self.rnn(torch.cat([emb, context], dim=-1).unsqueeze(1), _hx(state))  # (B, 1, H)
         s_t = out[:, 0]  # (B, H)
-        features = torch.tanh(self.pre_output(torch.cat([s_t, context, emb], dim=-1)))  # (B, H)
-        return features, _state(hx), weights[:, 0]
+        return self._deep_output(s_t, context, emb), _state(hx), weights[:, 0]
+
+    def _deep_output(self, s, context, emb):
+        """``o_t = tanh(W_o [s_t; c_t; emb(y_{t-1})])`` for one step (B, .) or all T steps (B, T, .)."""
+        return tanh(self.pre_output(torch.cat([s, context, emb], dim=-1)))  # (B, [T,] H)
+
+    def run(self, emb, memory):
+        """:meth:`step` T times, with the work that does not depend on t taken out of the loop.
+
+        The same equations, arranged for speed (``tests/test_models.py`` checks the logits
+        against :meth:`step`): the embedding block of the RNN's input matmul,
+        ``W_ih[:, :E] emb(y_{t-1}) + b_ih``, is one matmul for all T steps; ``s_{t-1}`` meets
+        ``W_q`` (the attention query) and ``W_hh`` (the recurrent gates) in one matmul; the
+        deep-output layer runs once after the loop. The loop keeps only what needs
+        ``s_{t-1}``: the score, the context and the gates (:func:`~s2s_lib.rnn.gru_gates` /
+        :func:`~s2s_lib.rnn.lstm_gates`, nn.GRU's and nn.LSTM's arithmetic).
+        A stacked RNN (``num_layers > 1``) loops over :meth:`step`: its upper layers' input
+        is the layer below, with nn.GRU's own dropout in between.
+        """
+        if self.rnn.num_layers > 1:
+            return super().run(emb, memory)
+        rnn, attention = self.rnn, self.attention
+        E, A = emb.size(-1), attention.attn_dim
+        lstm = isinstance(rnn, nn.LSTM)
+        from_emb = F.linear(emb, rnn.weight_ih_l0[:, :E], rnn.bias_ih_l0).unbind(1)  # T x (B, G*H)
+        w_context = rnn.weight_ih_l0[:, E:]  # (G*H, He): the context block of the input matmul
+        w_s = torch.cat([attention.W_q.weight, rnn.weight_hh_l0])  # (A + G*H, H)
+        b_s = torch.cat([rnn.bias_hh_l0.new_zeros(A), rnn.bias_hh_l0])
+        mask = memory.src_mask.unsqueeze(1)  # (B, 1, S)
+        s = memory.init_state.hidden[0]  # (B, H): s_0
+        c = memory.init_state.cell[0] if lstm else None
+        states, contexts, weights = [], [], []
+        for x_t in from_emb:
+            s_proj = F.linear(s, w_s, b_s)  # (B, A + G*H): [W_q s_{t-1}; W_hh s_{t-1} + b_hh]
+            scores = attention.score_from_parts(s_proj[:, None, :A], memory.proj_keys)  # (B, 1, S)
+            context, w = attend(scores, memory.enc_out, mask)  # (B, 1, He), (B, 1, S)
+            gates_in = torch.addmm(x_t, context[:, 0], w_context.T)  # (B, G*H): W_ih [emb; c_t] + b_ih
+            if lstm:
+                s, c, _ = lstm_gates(gates_in + s_proj[:, A:], c)
+            else:
+                s, _ = gru_gates(gates_in, s_proj[:, A:], s)
+            states.append(s)
+            contexts.append(context)
+            weights.append(w)
+        contexts = torch.cat(contexts, dim=1)  # (B, T, He)
+        return self._deep_output(torch.stack(states, dim=1), contexts, emb), torch.cat(weights, dim=1)
 
 
 class LuongDecoder(Decoder):
@@ -418,7 +509,7 @@ class LuongDecoder(Decoder):
     def _attentional(self, h: torch.Tensor, memory: Memory):
         """``h~_t = tanh(W_c [c_t; h_t])`` for T outputs h (B, T, H); also the weights (B, T, S)."""
         context, weights = _attend_memory(self.attention, h, memory)  # (B, T, He), (B, T, S)
-        return torch.tanh(self.combine(torch.cat([context, h], dim=-1))), weights
+        return tanh(self.combine(torch.cat([context, h], dim=-1))), weights
 
 
 _DECODERS = {None: ContextDecoder, "bahdanau": BahdanauDecoder, **dict.fromkeys(LUONG_SCORES, LuongDecoder)}

@@ -38,6 +38,9 @@ __all__ = [
     "rnn_cell_step",
     "gru_cell_step",
     "lstm_cell_step",
+    "gru_gates",
+    "tanh",
+    "lstm_gates",
     "RNNCell",
     "GRUCell",
     "LSTMCell",
@@ -51,6 +54,34 @@ __all__ = [
     "expected_num_parameters",
     "GATES_PER_CELL",
 ]
+
+class _Tanh(torch.autograd.Function):
+    """tanh(x) = 2 sigmoid(2x) - 1, with tanh's own backward ``grad * (1 - y^2)``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.sigmoid(x * 2).mul_(2).sub_(1)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """``torch.tanh``, computed on the CPU as ``2 sigmoid(2x) - 1`` (the same function, to ~1e-7).
+
+    torch's CPU tanh kernel is not vectorised: on our 2-core machine it takes 260 us for a
+    (64, 16, 256) tensor where sigmoid takes 32 us, and the additive attention score applies it
+    to such a tensor at every decoder step (``benchmarks/bench_training.py``). The decoders and
+    the attention scores call this one; elsewhere (other devices) it is ``torch.tanh``.
+    """
+    if x.device.type == "cpu" and x.is_floating_point():
+        return _Tanh.apply(x)
+    return torch.tanh(x)
+
 
 #: How many H-row blocks each cell stacks in ``weight_ih``/``weight_hh``.
 GATES_PER_CELL = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -164,11 +195,24 @@ def gru_cell_step(
         gi = gi + bias_ih
     if bias_hh is not None:
         gh = gh + bias_hh
+    return gru_gates(gi, gh, h)
+
+
+def gru_gates(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The gate arithmetic of one GRU step, after the matmuls (:func:`gru_cell_step`'s second half).
+
+    Args:
+        gi: (B, 3H) ``W_ih x_t + b_ih``, blocks r, z, g. gh: (B, 3H) ``W_hh h_{t-1} + b_hh``.
+        h: (B, H) h_{t-1}.
+    Returns:
+        ``(h_t, {"r", "z", "g"})`` as :func:`gru_cell_step`. Unchecked: the decoders call it
+        every step with the pre-activations they computed (some parts once per sequence).
+    """
     i_r, i_z, i_g = gi.chunk(3, dim=1)  # 3 x (B, H)
     h_r, h_z, h_g = gh.chunk(3, dim=1)  # 3 x (B, H)
     r = torch.sigmoid(i_r + h_r)
     z = torch.sigmoid(i_z + h_z)
-    g = torch.tanh(i_g + r * h_g)
+    g = tanh(i_g + r * h_g)
     h_new = z * h + (1.0 - z) * g
     return h_new, {"r": r, "z": z, "g": g}
 
@@ -212,13 +256,24 @@ def lstm_cell_step(
         pre = pre + bias_ih
     if bias_hh is not None:
         pre = pre + bias_hh
+    return lstm_gates(pre, c)
+
+
+def lstm_gates(pre: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """The gate arithmetic of one LSTM step, after the matmuls (:func:`lstm_cell_step`'s second half).
+
+    Args:
+        pre: (B, 4H) ``W_ih x_t + b_ih + W_hh h_{t-1} + b_hh``, blocks i, f, g, o. c: (B, H) c_{t-1}.
+    Returns:
+        ``(h_t, c_t, {"i", "f", "g", "o"})`` as :func:`lstm_cell_step`. Unchecked, like :func:`gru_gates`.
+    """
     p_i, p_f, p_g, p_o = pre.chunk(4, dim=1)  # 4 x (B, H)
     i = torch.sigmoid(p_i)
     f = torch.sigmoid(p_f)
-    g = torch.tanh(p_g)
+    g = tanh(p_g)
     o = torch.sigmoid(p_o)
     c_new = f * c + i * g
-    h_new = o * torch.tanh(c_new)
+    h_new = o * tanh(c_new)
     return h_new, c_new, {"i": i, "f": f, "g": g, "o": o}
 
 

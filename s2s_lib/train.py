@@ -45,6 +45,7 @@ __all__ = [
     "History",
     "default_optimizer",
     "train",
+    "train_step",
     "evaluate_loss",
 ]
 
@@ -52,12 +53,18 @@ __all__ = [
 
 
 def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, mask: torch.Tensor | None = None,
-                  reduction: str = "mean") -> torch.Tensor:
+                  reduction: str = "mean", *, label_smoothing: float = 0.0) -> torch.Tensor:
     """Masked cross-entropy over the real target tokens.
 
     ``loss = -(1/N) sum_{b,t: mask} log p(tgt_out[b,t] | ...)`` with N the number of real
     tokens. Masked-out positions contribute nothing: whatever (finite) logits the model
     outputs at padding change neither the loss nor its gradient.
+
+    With ``label_smoothing = eps`` the target of each token is not the one-hot reference but
+    ``(1 - eps) * one_hot + eps / V`` (Szegedy et al. 2016; Vaswani et al. 2017 use 0.1): the
+    loss becomes ``(1 - eps) * NLL + eps * mean_v(-log p_v)``, exactly
+    ``F.cross_entropy(..., label_smoothing=eps)``. It discourages over-confident outputs and
+    helps small-data translation (Sennrich & Zhang 2019). Report held-out loss with eps = 0.
 
     Args:
         logits: (B, T, V) decoder outputs.
@@ -66,6 +73,7 @@ def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, mask: torch.Tenso
             (``Batch.tgt_mask``).
         reduction: ``"mean"`` (per real token, what we optimise), ``"sum"`` (add up over
             batches, then divide by :attr:`Batch.num_tokens`) or ``"none"`` ((B, T), 0 at padding).
+        label_smoothing: eps in [0, 1).
     Returns:
         A 0-d tensor, or (B, T) for ``"none"``.
     """
@@ -73,11 +81,13 @@ def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, mask: torch.Tenso
     check_tensor(tgt_out, "tgt_out", dtype=torch.long, shape=tuple(logits.shape[:2]))
     mask = tgt_out != PAD_ID if mask is None else check_mask(mask, "mask", shape=tuple(tgt_out.shape))
     check_choice(reduction, "reduction", ("mean", "sum", "none"))
+    label_smoothing = check_real(label_smoothing, "label_smoothing", 0.0, below=1.0)
     if tgt_out.numel() and (int(tgt_out.min()) < 0 or int(tgt_out.max()) >= logits.size(-1)):
         raise ValueError(f"tgt_out holds ids outside [0, V={logits.size(-1)}) (min {int(tgt_out.min())}, "
                          f"max {int(tgt_out.max())}): encoded with another vocabulary?")
     if reduction == "none":
-        nll = F.cross_entropy(logits.transpose(1, 2), tgt_out, reduction="none")  # (B, T)
+        nll = F.cross_entropy(logits.transpose(1, 2), tgt_out, reduction="none",
+                              label_smoothing=label_smoothing)  # (B, T)
         return torch.where(mask, nll, torch.zeros_like(nll))
     count = int(mask.sum())
     if count == 0 and reduction == "mean":
@@ -87,7 +97,7 @@ def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor, mask: torch.Tenso
     # pass cost ~8% of a training step.)
     targets = tgt_out.masked_fill(~mask, -100)  # (B, T)
     total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                            ignore_index=-100, reduction="sum")
+                            ignore_index=-100, reduction="sum", label_smoothing=label_smoothing)
     return total if reduction == "sum" else total / count
 
 
@@ -275,6 +285,34 @@ def default_optimizer(model: torch.nn.Module, lr: float = 1e-3) -> torch.optim.O
         return torch.optim.Adam(params, lr=lr)
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, *,
+               teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None,
+               clip: float | None = 1.0, label_smoothing: float = 0.0) -> tuple[torch.Tensor, float]:
+    """One optimisation step on one batch -- the body of :func:`train`'s loop.
+
+    Forward with teacher forcing, :func:`sequence_loss` (with ``label_smoothing``), backward, clip the global gradient
+    norm to ``clip`` (``None``: no clipping, the norm is still measured), Adam update. The
+    model checks the batch; ``batch`` must already be on the model's device.
+
+    Returns:
+        ``(loss, grad_norm)``: the 0-d loss tensor and the gradient norm before clipping.
+    Raises:
+        FloatingPointError: the loss or a gradient is nan/inf; the model and the optimizer
+            are then left as they were before the step.
+    """
+    logits = model(batch.src, batch.src_lengths, batch.tgt_in,
+                   teacher_forcing_ratio=teacher_forcing_ratio, generator=generator)  # (B, T, V)
+    loss = sequence_loss(logits, batch.tgt_out, batch.tgt_mask, label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip is not None else float("inf")))
+    if not math.isfinite(grad_norm):  # nan/inf loss or gradients: do not update
+        raise FloatingPointError(f"loss {loss.item()}, gradient norm {grad_norm}; the model and optimizer are "
+                                 "left as they were before this step (try a smaller lr or clip)")
+    optimizer.step()
+    return loss, grad_norm
+
+
 def train(
     model: torch.nn.Module,
     batches: Sequence[Batch] | Callable[[int], Sequence[Batch]],
@@ -285,6 +323,7 @@ def train(
     optimizer: torch.optim.Optimizer | None = None,
     clip: float | None = 1.0,
     teacher_forcing: float | Callable[[int], float] = 1.0,
+    label_smoothing: float = 0.0,
     valid_batches: Sequence[Batch] | None = None,
     eval_every: int | None = None,
     eval_free_running: bool = False,
@@ -315,6 +354,8 @@ def train(
             norm is still recorded).
         teacher_forcing: a probability in [0, 1] or a schedule ``step -> probability``
             (see :func:`linear_decay` etc.).
+        label_smoothing: eps of :func:`sequence_loss` for the training loss (the recorded
+            validation loss is the plain one).
         valid_batches: held-out batches; evaluated every ``eval_every`` steps (default:
             at the end of every epoch) and always at the end of training.
         eval_free_running: also record the free-running validation loss.
@@ -342,6 +383,7 @@ def train(
     else:
         check_type(optimizer, "optimizer", torch.optim.Optimizer)
     schedule = _as_schedule(teacher_forcing)
+    label_smoothing = check_real(label_smoothing, "label_smoothing", 0.0, below=1.0)
     seed = check_int(seed, "seed", 0)
     callbacks = [check_callable(cb, f"callbacks[{i}]") for i, cb in enumerate(callbacks)]
 
@@ -375,26 +417,18 @@ def train(
             for i in order:
                 batch = batches[i].to(device)
                 p = check_prob(schedule(step), f"the teacher_forcing schedule's value at step {step}")
-                logits = model(batch.src, batch.src_lengths, batch.tgt_in,
-                               teacher_forcing_ratio=p, generator=coin_gen)  # (B, T, V)
-                loss = sequence_loss(logits, batch.tgt_out, batch.tgt_mask)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    model.parameters(), clip if clip is not None else float("inf"))
-                if not math.isfinite(float(grad_norm)):  # nan/inf loss or gradients: do not update
-                    raise FloatingPointError(
-                        f"training diverged at step {step + 1} (epoch {epoch}): loss {loss.item()}, gradient "
-                        f"norm {float(grad_norm)}; the model and optimizer are left as they were before "
-                        "this step (try a smaller lr or clip)")
-                optimizer.step()
+                try:
+                    loss, grad_norm = train_step(model, optimizer, batch, teacher_forcing_ratio=p,
+                                                 generator=coin_gen, clip=clip, label_smoothing=label_smoothing)
+                except FloatingPointError as error:
+                    raise FloatingPointError(f"training diverged at step {step + 1} (epoch {epoch}): {error}") from None
                 step += 1
                 loss_value = loss.item()
                 history.step.append(step)
                 history.epoch.append(epoch)
                 history.train_loss.append(loss_value)
                 history.tf_prob.append(float(p))
-                history.grad_norm.append(float(grad_norm))
+                history.grad_norm.append(grad_norm)
                 history.tokens.append(batch.num_tokens)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)

@@ -13,6 +13,8 @@ CONFIGS = [
     dict(attention=None, cell="lstm", bidirectional=True, num_layers=2),
     dict(attention="bahdanau"),
     dict(attention="bahdanau", cell="lstm", bidirectional=True),
+    dict(attention="bahdanau", cell="lstm"),
+    dict(attention="bahdanau", num_layers=2),
     dict(attention="dot"),
     dict(attention="general"),
     dict(attention="concat"),
@@ -51,6 +53,54 @@ def stepwise_logits(model, src, lengths, tgt_in):
         out.append(step.logits)
         state = step.state
     return torch.stack(out, dim=1)
+
+
+FAST_PATHS = [dict(attention="bahdanau"), dict(attention="bahdanau", cell="lstm"),
+              dict(attention="bahdanau", bidirectional=True), dict(attention="bahdanau", attn_dim=12, dropout=0.5)]
+
+
+@pytest.mark.parametrize("cfg", FAST_PATHS, ids=ids)
+def test_bahdanau_run_equals_a_loop_over_step_values_weights_and_gradients(cfg):
+    """BahdanauDecoder.run (the loop rearranged for speed) == Decoder.run (a loop over step), in float64."""
+    results = []
+    for run in ("fast", "loop"):
+        model = make_model(**cfg).double().train()  # train mode: dropout draws must match too
+        src, lengths, tgt_in = make_inputs()
+        torch.manual_seed(1)
+        memory = model.encode(src, lengths)
+        emb = model.decoder.embed(tgt_in)
+        decoder_run = model.decoder.run if run == "fast" else super(type(model.decoder), model.decoder).run
+        features, weights = decoder_run(emb, memory)
+        logits = model.decoder.project(features)
+        (logits.sin().sum() + (weights * torch.arange(7.0, dtype=torch.float64)).sum()).backward()
+        results.append((logits.detach(), weights.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    (fast, fast_w, fast_g), (loop, loop_w, loop_g) = results
+    torch.testing.assert_close(fast, loop, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fast_w, loop_w, rtol=1e-10, atol=1e-10)
+    assert fast_g.keys() == loop_g.keys()
+    for name in fast_g:
+        torch.testing.assert_close(fast_g[name], loop_g[name], rtol=1e-9, atol=1e-10, msg=name)
+
+
+def test_unpacked_encoder_equals_packed_values_and_gradients():
+    """A 1-layer unidirectional GRU encoder runs over the padding; outputs, final state and grads = packing."""
+    results = []
+    for unpacked in (True, False):
+        model = make_model().double()
+        assert model.encoder.reads_padding_exactly
+        model.encoder.reads_padding_exactly = unpacked
+        src, lengths, _ = make_inputs()
+        enc_out, final = model.encoder(src, lengths)
+        (enc_out.cos().sum() + final.sin().sum()).backward()
+        results.append((enc_out.detach(), final.detach(), {n: p.grad for n, p in model.encoder.named_parameters()}))
+    (out_a, fin_a, g_a), (out_b, fin_b, g_b) = results
+    torch.testing.assert_close(out_a, out_b, rtol=1e-12, atol=1e-12)
+    assert out_a[3, 1:].abs().max() == 0  # padding stays exactly zero
+    torch.testing.assert_close(fin_a, fin_b, rtol=1e-12, atol=1e-12)
+    for name in g_a:
+        torch.testing.assert_close(g_a[name], g_b[name], rtol=1e-10, atol=1e-12, msg=name)
+    for cfg in (dict(cell="lstm"), dict(num_layers=2), dict(bidirectional=True)):
+        assert not make_model(**cfg).encoder.reads_padding_exactly, cfg  # these must pack
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=ids)
@@ -363,3 +413,57 @@ def test_constructor_rejects_bad_config(kwargs, error, word):
 def test_constructor_rejects_tiny_vocabulary():
     with pytest.raises(ValueError, match="src_vocab_size"):
         Seq2Seq(3, TGT_V)
+
+
+def test_word_dropout_zeroes_whole_embeddings_in_training_only():
+    model = make_model(word_dropout=0.5).train()
+    emb = torch.ones(4, 50, 8)
+    from s2s_lib.models import _drop_words
+
+    torch.manual_seed(0)
+    dropped = _drop_words(emb, 0.5, True)
+    rows = dropped.reshape(-1, 8)
+    assert set(rows[:, 0].tolist()) == {0.0, 2.0}  # whole vectors: zero, or scaled by 1/(1-p)
+    assert (rows == rows[:, :1]).all()
+    assert 0.35 < (rows[:, 0] == 0).float().mean() < 0.65
+    assert _drop_words(emb, 0.5, False) is emb and _drop_words(emb, 0.0, True) is emb
+    plain = make_model().train()
+    state = torch.get_rng_state()
+    plain.decoder.embed(torch.tensor([[4, 5]]))  # p = 0 (and no dropout) draws nothing
+    assert torch.equal(state, torch.get_rng_state())
+    src, lengths, tgt_in = make_inputs()
+    with torch.no_grad():
+        a, b = model(src, lengths, tgt_in), model(src, lengths, tgt_in)
+        assert not torch.allclose(a, b)  # the draws differ between calls in training
+        model.eval()
+        torch.testing.assert_close(model(src, lengths, tgt_in), model(src, lengths, tgt_in))
+
+
+@pytest.mark.parametrize("cfg", [dict(attention="bahdanau"), dict(attention=None, emb_dim=16),
+                                 dict(attention="general", emb_dim=16)], ids=ids)
+def test_tied_embeddings_share_one_matrix(cfg):
+    cfg = dict(cfg)
+    E = cfg.pop("emb_dim", 8)
+    torch.manual_seed(0)
+    model = Seq2Seq(SRC_V, TGT_V, emb_dim=E, hidden_dim=16, tie_embeddings=True, **cfg)
+    dec = model.decoder
+    assert dec.out.weight is dec.embedding.weight and dec.out.weight.shape == (TGT_V, E)
+    untied = Seq2Seq(SRC_V, TGT_V, emb_dim=E, hidden_dim=16, **cfg)
+    narrower_deep_output = (16 - E) * (16 + 16 + E + 1) if cfg["attention"] == "bahdanau" else 0  # H -> E units
+    assert count_parameters(model) == count_parameters(untied) - TGT_V * 16 - narrower_deep_output
+    src, lengths, tgt_in = make_inputs()
+    model(src, lengths, tgt_in).sum().backward()
+    assert dec.embedding.weight.grad is not None
+    copy = Seq2Seq(model.config)
+    copy.load_state_dict(model.state_dict())
+    assert copy.decoder.out.weight is copy.decoder.embedding.weight
+    torch.testing.assert_close(copy.decoder.out.weight, dec.embedding.weight)
+
+
+def test_tied_embeddings_need_matching_widths():
+    with pytest.raises(ValueError, match="tie_embeddings=True needs emb_dim == hidden_dim"):
+        Seq2Seq(SRC_V, TGT_V, emb_dim=8, hidden_dim=16, attention="general", tie_embeddings=True)
+    with pytest.raises(TypeError, match="tie_embeddings"):
+        Seq2Seq(SRC_V, TGT_V, tie_embeddings=1)
+    with pytest.raises(ValueError, match="word_dropout"):
+        Seq2Seq(SRC_V, TGT_V, word_dropout=1.0)

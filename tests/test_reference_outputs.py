@@ -136,5 +136,8 @@ def test_training_is_unchanged():
                     teacher_forcing=0.7, device="cpu", seed=0, progress=False)
     _close(history.train_loss, rec["train_loss"])
     np.testing.assert_allclose(history.grad_norm, rec["grad_norm"], rtol=1e-5)
+    # atol 2e-5 (lr is 1e-2): Adam divides by sqrt(v), so a weight whose gradient is ~0 moves by
+    # ~lr * (rounding noise / noise) -- the speed work's tanh (2 sigmoid(2x) - 1) moved one W_q
+    # entry by 9e-6 while every loss stayed within 1e-7 of the recording.
     for name, value in model.state_dict().items():
-        torch.testing.assert_close(value, rec["final"][name], rtol=1e-5, atol=1e-6, msg=name)
+        torch.testing.assert_close(value, rec["final"][name], rtol=1e-5, atol=2e-5, msg=name)

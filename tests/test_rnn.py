@@ -401,3 +401,21 @@ def test_flags_must_be_bools():
 def test_another_device_than_the_weights_raises_value_error():
     with pytest.raises(ValueError, match="x is on device meta but weight_ih is on cpu"):
         RNNCell(3, 4)(torch.randn(2, 3, device="meta"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tanh_equals_torch_tanh_values_and_gradients(dtype):
+    """s2s_lib.rnn.tanh (2 sigmoid(2x) - 1 on the CPU, for speed) is torch.tanh."""
+    from s2s_lib.rnn import tanh
+
+    x = (torch.randn(4, 33, 17, dtype=dtype, generator=torch.Generator().manual_seed(0)) * 4).requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    grad = torch.randn_like(x)
+    y, y_ref = tanh(x), torch.tanh(x_ref)
+    tol = 1e-6 if dtype == torch.float32 else 1e-14
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=tol)
+    y.backward(grad)
+    y_ref.backward(grad)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=tol * 10)
+    assert tanh(torch.tensor([-1e4, 0.0, 1e4], dtype=dtype)).tolist() == [-1.0, 0.0, 1.0]
+    assert torch.autograd.gradcheck(tanh, (torch.randn(3, 5, dtype=torch.float64, requires_grad=True),))

@@ -59,6 +59,37 @@ def test_sequence_loss_is_mean_over_real_tokens(batch):
     torch.testing.assert_close(per_token.sum(), total)
 
 
+@pytest.mark.parametrize("eps", [0.1, 0.3])
+def test_label_smoothing_is_the_smoothed_target_cross_entropy(batch, eps):
+    torch.manual_seed(0)
+    logits = torch.randn(*batch.tgt_out.shape, V, requires_grad=True)
+    loss = sequence_loss(logits, batch.tgt_out, batch.tgt_mask, label_smoothing=eps)
+    # by hand: target distribution (1 - eps) one_hot + eps / V over the real tokens
+    log_p = torch.log_softmax(logits, dim=-1)[batch.tgt_mask]  # (N, V)
+    target = torch.full_like(log_p, eps / V)
+    target[torch.arange(len(target)), batch.tgt_out[batch.tgt_mask]] += 1 - eps
+    torch.testing.assert_close(loss, -(target * log_p).sum(-1).mean())
+    expected = F.cross_entropy(logits.reshape(-1, V), batch.tgt_out.reshape(-1), ignore_index=PAD_ID,
+                               label_smoothing=eps)
+    torch.testing.assert_close(loss, expected)
+    per_token = sequence_loss(logits, batch.tgt_out, batch.tgt_mask, reduction="none", label_smoothing=eps)
+    torch.testing.assert_close(per_token.sum() / batch.num_tokens, loss)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        sequence_loss(logits, batch.tgt_out, label_smoothing=1.0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        train(small_model(), [batch], label_smoothing=-0.1, progress=False)
+
+
+def test_training_with_label_smoothing_records_the_smoothed_loss(batch):
+    plain = train(small_model(), [batch], steps=1, progress=False)
+    smooth = train(small_model(), [batch], steps=1, label_smoothing=0.1, progress=False)
+    with torch.no_grad():
+        logits = small_model()(batch.src, batch.src_lengths, batch.tgt_in)
+    assert smooth.train_loss[0] == pytest.approx(float(sequence_loss(logits, batch.tgt_out, label_smoothing=0.1)),
+                                                 rel=1e-5)
+    assert plain.train_loss[0] == pytest.approx(float(sequence_loss(logits, batch.tgt_out)), rel=1e-5)
+
+
 def test_sequence_loss_ignores_padding_positions(batch):
     assert (~batch.tgt_mask).any(), "the fixture needs padding"
     torch.manual_seed(0)
