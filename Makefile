@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed
 # down 10x when another process shares the 2 cores.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: book test workflows unit nbval book-strict browser browser-deps setup clean bench
+.PHONY: book test workflows unit nbval book-strict browser browser-deps setup clean bench zoo
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml requirements.txt
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# Retrain the shipped zoo models (deterministic, CPU, 2 threads) into s2s_lib/weights/; commit the result.
+zoo: $(STAMP)
+	$(BIN)/python scripts/train_zoo.py
 
 test: $(STAMP) browser-deps
 	$(MAKE) workflows

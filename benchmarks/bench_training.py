@@ -283,9 +283,9 @@ def time_to_accuracy(name, vocab, train_ids, test_batches, max_len, budgets=(10.
         optimizer = default_optimizer(model)
         for budget in budgets:
             start = time.perf_counter()
-            history = train(model, lambda e: make_batches(*train_ids, 64, seed=e), epochs=10_000,
-                            optimizer=optimizer, progress=False, seed=len(results),
-                            callbacks=[lambda *_: spent + time.perf_counter() - start >= budget])
+            train(model, lambda e: make_batches(*train_ids, 64, seed=e), epochs=10_000,
+                  optimizer=optimizer, progress=False, seed=len(results),
+                  callbacks=[lambda *_: spent + time.perf_counter() - start >= budget])
             spent += time.perf_counter() - start
             results.append(exact_match(name, model.eval(), test_batches, max_len))
         return results

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from s2s_lib import pick_device
-from s2s_lib.checks import check_plain, check_type
+from s2s_lib.checks import check_bool, check_plain, check_type
 from s2s_lib.models import Seq2Seq, Seq2SeqConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "write_atomically"]
@@ -26,7 +26,7 @@ CHECKPOINT_FORMAT = "s2s_lib.checkpoint"
 CHECKPOINT_VERSION = 1
 
 def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Optimizer | None = None,
-                    **extra) -> Path:
+                    *, half: bool = False, **extra) -> Path:
     """Save the model's config and weights (and optionally the optimizer) to ``path``.
 
     Args:
@@ -36,6 +36,8 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
             is stored as a plain dict and rebuilds the architecture.
         optimizer: also store its ``state_dict`` (returned by :func:`load_checkpoint` as
             ``extra["optimizer_state_dict"]``).
+        half: store float32 weights as float16 (half the file; :func:`load_checkpoint` turns
+            them back into float32). For shipping trained weights, not for resuming training.
         **extra: plain metadata (e.g. ``epoch=3, bleu=12.5, recipe="kor-eng-gru"``).
     Returns:
         The path written.
@@ -45,6 +47,7 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
         check_type(optimizer, "optimizer", torch.optim.Optimizer, "a torch.optim.Optimizer or None")
     if "optimizer_state_dict" in extra:
         raise ValueError("'optimizer_state_dict' is reserved; pass the optimizer as optimizer=")
+    check_bool(half, "half")
     check_plain(extra, "extra")
     check_plain(model.config.to_dict(), "model.config")
     path = Path(path)
@@ -53,7 +56,9 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "config": model.config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().half() if half and v.dtype == torch.float32 else v.detach().cpu()
+                       for k, v in model.state_dict().items()},
+        "storage": "float16" if half else None,
         "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else None,
         "extra": dict(extra),
     }
@@ -114,6 +119,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path} has an invalid model config {payload['config']!r}: {err}") from err
     state = payload["state_dict"]
+    if payload.get("storage") == "float16":  # shipped half-precision weights: computed in float32
+        state = {k: v.float() if isinstance(v, torch.Tensor) and v.dtype == torch.float16 else v
+                 for k, v in state.items()}
     if config.num_layers > len(state):  # every layer has several tensors: do not even build it
         raise ValueError(f"{path}: its config asks for {config.num_layers} layers but it holds {len(state)} tensors")
     with torch.device("meta"):  # the expected names, shapes and dtypes, without allocating any weights

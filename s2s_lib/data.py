@@ -413,23 +413,33 @@ def _valid_pairs(pairs, name: str) -> list[Pair]:
     return out
 
 
-def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None) -> list[Pair]:
+def _keep_text(text: str) -> str:
+    """The text as written: Unicode NFC and single spaces only (case and punctuation untouched)."""
+    return normalize_whitespace(unicodedata.normalize("NFC", text))
+
+
+def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None, normalize: bool = True) -> list[Pair]:
     """Normalise both sides, drop exact duplicates and (optionally) long pairs.
 
     Args:
         pairs: raw pairs from :func:`load_pairs`.
         max_words: drop a pair if either side has more whitespace-separated words
             (punctuation counts as a word) than this; ``None`` keeps all.
+        normalize: ``True``: the corpus normal form (:func:`normalize_en`: lower case,
+            punctuation split off). ``False``: the text as written (NFC, single spaces), for
+            a tokenizer that learns case and punctuation itself (SentencePiece) and BLEU
+            against the untouched references.
     Returns:
-        Normalised pairs in input order (``attribution`` and ``line`` kept).
+        Cleaned pairs in input order (``attribution`` and ``line`` kept).
     """
     pairs = _valid_pairs(pairs, "pairs")
     if max_words is not None:
         max_words = check_int(max_words, "max_words")
+    clean = _normalize if check_bool(normalize, "normalize") else _keep_text
     seen = set()
     out = []
     for p in pairs:
-        en, ko = _normalize(p.en), _normalize(p.ko)
+        en, ko = clean(p.en), clean(p.ko)
         if not en or not ko:
             continue  # nothing left after normalisation (e.g. only whitespace)
         if (en, ko) in seen:
@@ -662,6 +672,8 @@ class TranslationData:
         src_tokenizer: Korean SentencePiece tokenizer (trained on train only).
         tgt_tokenizer: English SentencePiece tokenizer (trained on train only).
         max_len: longest allowed sentence in tokens (either side, without sos/eos).
+        normalized: ``True``: the corpus normal form (lower case, punctuation split off);
+            ``False``: the text as written (see :func:`clean_pairs`).
     """
 
     train: list[Pair]
@@ -670,6 +682,7 @@ class TranslationData:
     src_tokenizer: SentencePieceTokenizer
     tgt_tokenizer: SentencePieceTokenizer
     max_len: int
+    normalized: bool = True
     _encoded: dict = field(default_factory=dict, repr=False, compare=False)
 
     def split(self, name: str) -> list[Pair]:
@@ -681,7 +694,7 @@ class TranslationData:
         return [p.ko for p in self.split(name)]
 
     def targets(self, name: str) -> list[str]:
-        """English sentences of a split (the references for BLEU)."""
+        """English sentences of a split (the references for BLEU; untouched if not :attr:`normalized`)."""
         return [p.en for p in self.split(name)]
 
     def encoded(self, name: str) -> tuple[list[list[int]], list[list[int]]]:
@@ -740,7 +753,8 @@ class TranslationData:
 def prepare_translation(max_len: int = 30, src_vocab_size: int = 2000,
                         tgt_vocab_size: int = 1500, *, path: str | os.PathLike | None = None,
                         model_type: str = "unigram", drop_source_leaks: bool = True,
-                        cache: bool = True, download: bool = True) -> TranslationData:
+                        normalize: bool = True, tokenizers: tuple | None = None, cache: bool = True,
+                        download: bool = True) -> TranslationData:
     """Load, clean, split and tokenize the corpus in one deterministic call (~1-2 s).
 
     The tokenizers are trained on the training split (all lengths); then pairs with more
@@ -753,6 +767,11 @@ def prepare_translation(max_len: int = 30, src_vocab_size: int = 2000,
         path: explicit ``kor.txt`` (default: :func:`find_corpus`).
         model_type: SentencePiece "unigram" or "bpe".
         drop_source_leaks: see :func:`split_pairs`.
+        normalize: see :func:`clean_pairs`. With ``False`` the tokenizers see the text as
+            written, :meth:`TranslationData.targets` are the untouched Tatoeba English, and a
+            decoded translation is already detokenised, cased text for BLEU.
+        tokenizers: ``(src_tokenizer, tgt_tokenizer)`` to use instead of training them (e.g.
+            the ones shipped with a zoo model; ``src_vocab_size``/``tgt_vocab_size`` are then ignored).
         cache: reuse trained SentencePiece models from the user cache.
         download: allow downloading the corpus if no copy is found.
     """
@@ -760,18 +779,25 @@ def prepare_translation(max_len: int = 30, src_vocab_size: int = 2000,
     src_vocab_size = check_int(src_vocab_size, "src_vocab_size", 5)
     tgt_vocab_size = check_int(tgt_vocab_size, "tgt_vocab_size", 5)
     check_choice(model_type, "model_type", ("unigram", "bpe"))
-    for name, flag in (("drop_source_leaks", drop_source_leaks), ("cache", cache), ("download", download)):
+    for name, flag in (("drop_source_leaks", drop_source_leaks), ("normalize", normalize), ("cache", cache),
+                       ("download", download)):
         check_bool(flag, name)
-    pairs = clean_pairs(load_pairs(path, download=download))
+    pairs = clean_pairs(load_pairs(path, download=download), normalize=normalize)
     splits = split_pairs(pairs, drop_source_leaks=drop_source_leaks)
-    # Korean has >1000 distinct syllables here; coverage 0.9995 leaves the rarest as <unk>
-    # so that small vocabularies still train. English uses every character.
-    src_tok = train_or_load_sentencepiece([p.ko for p in splits.train], src_vocab_size,
-                                          cache=cache, model_type=model_type,
-                                          character_coverage=0.9995)
-    tgt_tok = train_or_load_sentencepiece([p.en for p in splits.train], tgt_vocab_size,
-                                          cache=cache, model_type=model_type,
-                                          character_coverage=1.0)
+    if tokenizers is not None:
+        if (not isinstance(tokenizers, tuple) or len(tokenizers) != 2
+                or not all(isinstance(t, SentencePieceTokenizer) for t in tokenizers)):
+            raise TypeError("tokenizers must be a pair (src_tokenizer, tgt_tokenizer) of SentencePieceTokenizer")
+        src_tok, tgt_tok = tokenizers
+    else:
+        # Korean has >1000 distinct syllables here; coverage 0.9995 leaves the rarest as <unk>
+        # so that small vocabularies still train. English uses every character.
+        src_tok = train_or_load_sentencepiece([p.ko for p in splits.train], src_vocab_size,
+                                              cache=cache, model_type=model_type,
+                                              character_coverage=0.9995)
+        tgt_tok = train_or_load_sentencepiece([p.en for p in splits.train], tgt_vocab_size,
+                                              cache=cache, model_type=model_type,
+                                              character_coverage=1.0)
     kept = {}
     encoded = {}
     for name, ps in zip(SPLITS, splits):
@@ -781,4 +807,4 @@ def prepare_translation(max_len: int = 30, src_vocab_size: int = 2000,
         kept[name] = [ps[i] for i in keep]
         encoded[name] = ([src[i] for i in keep], [tgt[i] for i in keep])
     return TranslationData(kept["train"], kept["valid"], kept["test"], src_tok, tgt_tok,
-                           max_len, _encoded=encoded)
+                           max_len, normalized=normalize, _encoded=encoded)

@@ -103,6 +103,16 @@ def translate_split(model, data, split: str = "test", *, method: str = "greedy",
 # --------------------------------------------------------------------------- BLEU
 
 
+def _hyps_and_refs(hypotheses, references, name: str = "hypotheses") -> tuple[list[str], list[str]]:
+    hypotheses, references = check_strings(hypotheses, name), check_strings(references, "references")
+    if not hypotheses:
+        raise ValueError(f"{name} is empty: BLEU needs at least one sentence")
+    if len(hypotheses) != len(references):
+        raise ValueError(f"references has {len(references)} sentences but {name} has "
+                         f"{len(hypotheses)}; give exactly one reference per hypothesis")
+    return hypotheses, references
+
+
 def bleu_score(hypotheses: Sequence[str], references: Sequence[str], *,
                tokenize: str = "13a") -> BLEUScore:
     """Corpus BLEU of hypotheses against one reference each (:func:`s2s_lib.bleu.corpus_bleu`).
@@ -119,23 +129,8 @@ def bleu_score(hypotheses: Sequence[str], references: Sequence[str], *,
         A :class:`~s2s_lib.bleu.BLEUScore`: ``.score`` on the 0-100 scale, ``.signature()``
         naming the options (print it with the score).
     """
-    hypotheses, references = check_strings(hypotheses, "hypotheses"), check_strings(references, "references")
-    if not hypotheses:
-        raise ValueError("hypotheses is empty: BLEU needs at least one sentence")
-    if len(hypotheses) != len(references):
-        raise ValueError(f"references has {len(references)} sentences but hypotheses has "
-                         f"{len(hypotheses)}; give exactly one reference per hypothesis")
+    hypotheses, references = _hyps_and_refs(hypotheses, references)
     return corpus_bleu(hypotheses, [references], tokenize=tokenize, force=True)
-
-
-def _hyps_and_refs(hypotheses, references) -> tuple[list[str], list[str]]:
-    hypotheses, references = check_strings(hypotheses, "hypotheses"), check_strings(references, "references")
-    if not hypotheses:
-        raise ValueError("hypotheses is empty: BLEU needs at least one sentence")
-    if len(hypotheses) != len(references):
-        raise ValueError(f"references has {len(references)} sentences but hypotheses has "
-                         f"{len(hypotheses)}; give exactly one reference per hypothesis")
-    return hypotheses, references
 
 
 @dataclass(frozen=True)
@@ -185,8 +180,8 @@ def score_translations(hypotheses: Sequence[str], references: Sequence[str], *,
     for name, metric in (("bleu", BLEU()), ("chrf", CHRF())):
         with warnings.catch_warnings():  # the bootstrap seed note goes to sacrebleu's logger only
             result = metric.corpus_score(hypotheses, [references], n_bootstrap=n_bootstrap)
-        out[name] = (result.score, (result._mean - result._ci, result._mean + result._ci),
-                     str(metric.get_signature()))
+        mean, half = float(result._mean), float(result._ci)
+        out[name] = (float(result.score), (mean - half, mean + half), str(metric.get_signature()))
     return TranslationScore(out["bleu"][0], out["bleu"][1], out["chrf"][0], out["chrf"][1],
                             out["bleu"][2], out["chrf"][2], len(hypotheses))
 
@@ -197,9 +192,11 @@ def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], references:
 
     Both systems are scored on the same ``n_samples`` resampled test sets (Koehn 2004; the
     Moses ``bootstrap-hypothesis-difference-significance.pl`` test, as ``sacrebleu
-    --paired-bs``). The p-value is the share of resamples where the difference is not in
-    the observed direction: p < 0.05 means the observed BLEU difference would rarely vanish
-    on another test set of this size.
+    --paired-bs``). The test is two-sided: p is the share of resamples (+1 smoothing) whose
+    centred absolute difference exceeds the observed absolute difference, so p < 0.05 says
+    the two systems differ on test sets like this one, and the sign of ``difference`` says
+    which is better. (For two identical systems sacreBLEU's formula gives the smallest p,
+    1/(n+1): compare different systems only.)
 
     Returns:
         ``{"bleu": (baseline, system), "difference": system - baseline, "p_value": p,
@@ -208,8 +205,8 @@ def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], references:
     from sacrebleu.metrics import BLEU, CHRF
     from sacrebleu.significance import PairedTest
 
-    baseline, references = _hyps_and_refs(baseline, references)
-    system, _ = _hyps_and_refs(system, references)
+    baseline, references = _hyps_and_refs(baseline, references, "baseline")
+    system, _ = _hyps_and_refs(system, references, "system")
     n_samples = check_int(n_samples, "n_samples", 100)
     test = PairedTest([("baseline", baseline), ("system", system)], {"BLEU": BLEU(), "chrF": CHRF()},
                       [references], test_type="bs", n_samples=n_samples)

@@ -194,7 +194,10 @@ class History:
     ``tokens`` (real target tokens in the batch), ``epoch``.
     Per evaluation: ``eval_step`` (after how many steps), ``valid_loss``, ``valid_ppl`` and,
     if asked for, ``valid_free_loss`` (free-running loss: ``teacher_forcing_ratio=0``).
-    ``seconds`` (wall-clock training time) is not part of equality comparisons.
+    ``valid_bleu`` (validation BLEU per epoch) and ``selected_epoch`` (the epoch whose
+    weights were kept) are filled by callers that select a checkpoint, such as
+    :func:`s2s_lib.zoo.train_recipe`. ``seconds`` (wall-clock training time) is not part of
+    equality comparisons.
     """
 
     step: list[int] = field(default_factory=list)
@@ -207,6 +210,8 @@ class History:
     valid_loss: list[float] = field(default_factory=list)
     valid_ppl: list[float] = field(default_factory=list)
     valid_free_loss: list[float] = field(default_factory=list)
+    valid_bleu: list[float] = field(default_factory=list)
+    selected_epoch: int | None = None
     seconds: float = field(default=0.0, compare=False)
 
     @property

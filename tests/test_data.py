@@ -628,3 +628,25 @@ def test_sentencepiece_cache_without_hash():
     with pytest.warns(UserWarning, match="no sha256 file and differs"):
         assert D.train_or_load_sentencepiece(SPM_TEXTS, 120) == fresh
     assert model.read_bytes() == fresh.model_proto and sha.is_file()
+
+
+def test_prepare_translation_as_written_keeps_case_and_punctuation(tmp_path):
+    rows = many_rows(600)
+    rows[0] = ("Tom's  “Quoted” Sentence 0!", rows[0][1])  # curly quotes, double space, case
+    path = write_corpus(tmp_path / "kor.txt", rows)
+    data = prepare_translation(max_len=30, src_vocab_size=120, tgt_vocab_size=100, path=path, normalize=False)
+    norm = prepare_translation(max_len=30, src_vocab_size=120, tgt_vocab_size=100, path=path)
+    assert not data.normalized and norm.normalized
+    every = {p.en for p in data.train + data.valid + data.test}
+    assert "Tom's “Quoted” Sentence 0!" in every  # only whitespace collapsed
+    assert all(en == " ".join(en.split()) for en in every) and any(c.isupper() for en in every for c in en)
+    src, tgt = data.encoded("train")
+    assert [data.tgt_tokenizer.decode(t) for t in tgt] == data.targets("train")  # decoding gives the text back
+    assert data.src_tokenizer != norm.src_tokenizer
+    again = prepare_translation(max_len=30, path=path, normalize=False,
+                                tokenizers=(data.src_tokenizer, data.tgt_tokenizer))
+    assert again.train == data.train and again.src_tokenizer is data.src_tokenizer
+    with pytest.raises(TypeError, match="tokenizers must be a pair"):
+        prepare_translation(path=path, tokenizers=(data.src_tokenizer,))
+    with pytest.raises(TypeError, match="normalize"):
+        prepare_translation(path=path, normalize="no")

@@ -304,3 +304,42 @@ def test_translate_split_beam_search(data):
     model = CopyModel(data.tgt_tokenizer.vocab_size)
     hyps = translate_split(model, data, "valid", method="beam", beam_size=3, progress=False)
     assert hyps == data.sources("valid")
+
+
+HYPS = ["The cat sat on the mat.", "Tom is here.", "I like it.", "He runs fast."] * 15
+BETTER = ["The cat sat on a mat.", "Tom is here.", "I like that.", "He runs fast."] * 15
+REFS = ["The cat sat on a mat.", "Tom's here.", "I like that.", "He is running."] * 15
+
+
+def test_score_translations_is_sacrebleus_own_bleu_and_chrf_with_intervals():
+    from sacrebleu.metrics import BLEU, CHRF
+
+    from s2s_lib.evaluate import score_translations
+
+    s = score_translations(HYPS, REFS, n_bootstrap=200)
+    assert s.bleu == pytest.approx(BLEU().corpus_score(HYPS, [REFS]).score)
+    assert s.chrf == pytest.approx(CHRF().corpus_score(HYPS, [REFS]).score)
+    assert s.bleu_ci[0] < s.bleu < s.bleu_ci[1] and s.chrf_ci[0] < s.chrf < s.chrf_ci[1]
+    assert "case:mixed" in s.bleu_signature and "tok:13a" in s.bleu_signature and "bs:200" in s.bleu_signature
+    assert s.sentences == 60 and str(s).startswith("BLEU ")
+    with pytest.raises(ValueError, match="exactly one reference"):
+        score_translations(HYPS, REFS[:-1])
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        score_translations(HYPS, REFS, n_bootstrap=10)
+
+
+def test_paired_bootstrap_is_sacrebleus_paired_test():
+    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.significance import PairedTest
+
+    from s2s_lib.evaluate import paired_bootstrap
+
+    r = paired_bootstrap(HYPS, BETTER, REFS, n_samples=200)
+    _, ref = PairedTest([("baseline", HYPS), ("system", BETTER)], {"BLEU": BLEU(), "chrF": CHRF()}, [REFS],
+                        test_type="bs", n_samples=200)()
+    assert r["p_value"] == pytest.approx(ref["BLEU"][1].p_value) and r["p_value"] < 0.05
+    assert r["difference"] == pytest.approx(ref["BLEU"][1].score - ref["BLEU"][0].score) and r["difference"] > 0
+    swapped = paired_bootstrap(BETTER, HYPS, REFS, n_samples=200)  # two-sided: same p, opposite sign
+    assert swapped["difference"] == pytest.approx(-r["difference"]) and swapped["p_value"] < 0.05
+    with pytest.raises(TypeError, match="system"):
+        paired_bootstrap(HYPS, None, REFS)

@@ -394,3 +394,20 @@ def test_load_checkpoint_leaves_the_global_rng_alone(tmp_path):
     after = torch.rand(2)
     torch.manual_seed(5)
     assert torch.equal(after, torch.rand(2))
+
+
+def test_half_precision_checkpoint_loads_as_float32_with_rounded_weights(tmp_path, batch):
+    model = small_model(attention="bahdanau", tie_embeddings=True).eval()
+    full = save_checkpoint(tmp_path / "full.pt", model)
+    half = save_checkpoint(tmp_path / "half.pt", model, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded, _ = load_checkpoint(half)
+    for name, value in loaded.state_dict().items():
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value, model.state_dict()[name].half().float(), rtol=0, atol=0, msg=name)
+    assert loaded.decoder.out.weight is loaded.decoder.embedding.weight  # still tied
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(batch.src, batch.src_lengths, batch.tgt_in),
+                                   model(batch.src, batch.src_lengths, batch.tgt_in), rtol=0, atol=5e-3)
+    with pytest.raises(TypeError, match="half"):
+        save_checkpoint(tmp_path / "x.pt", model, half=1)

@@ -245,3 +245,106 @@ if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
     FINGERPRINT.write_text(json.dumps({"zoo_version": zoo.ZOO_VERSION, "machine": machine(), "recipes": recipes},
                                       indent=1) + "\n")
     print(f"wrote {FINGERPRINT} on {machine()}")
+
+
+def test_early_stopping_keeps_the_best_validation_epoch_and_averages_its_window(cache_home, monkeypatch):
+    """select="valid_bleu" + average=2 + patience=2, with scripted validation scores 1, 3, 2, 2.5, ...:
+    epoch 2 is the best, training stops after epoch 4, the weights are the mean of epochs 1 and 2."""
+    recipe = TINY.replace(name="tiny-select", epochs=6, select="valid_bleu", average=2, patience=2,
+                          label_smoothing=0.1, lr=3e-2, decay_after=1, lr_decay=0.5)
+    data = zoo.load_data(recipe)
+    scores = iter([1.0, 3.0, 2.0, 2.5, 9.0, 9.0])
+    monkeypatch.setattr(zoo, "_greedy_bleu", lambda model, data, split: next(scores))
+    seen = []
+    original = zoo._EpochEnd.__call__
+
+    def spy(self, step, model, history):
+        stop = original(self, step, model, history)
+        if step % self.steps_per_epoch == 0:
+            seen.append(({k: v.clone() for k, v in model.state_dict().items()}, self.optimizer.param_groups[0]["lr"]))
+        return stop
+
+    monkeypatch.setattr(zoo._EpochEnd, "__call__", spy)
+    model, history = zoo.train_recipe(recipe, data)
+    assert history.valid_bleu == [1.0, 3.0, 2.0, 2.5] and history.selected_epoch == 2  # stopped by patience
+    assert history.epoch[-1] == 4
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, (seen[0][0][k] + seen[1][0][k]) / 2, msg=k)
+    assert [lr for _, lr in seen] == pytest.approx([3e-2, 1.5e-2, 7.5e-3, 3.75e-3])  # decay after epoch 1
+    last = zoo.train_recipe(TINY.replace(name="tiny-last", epochs=2, average=2), data)
+    assert last[1].valid_bleu == [] and last[1].selected_epoch == 2
+
+
+def test_recipe_fields_of_the_translator_practices_are_checked():
+    for change, message in ((dict(select="best"), "select"), (dict(average=0), "average"),
+                            (dict(patience=0), "patience"), (dict(label_smoothing=1.0), "label_smoothing"),
+                            (dict(decay_after=-1), "decay_after")):
+        with pytest.raises(ValueError, match=message):
+            zoo.get_recipe(TINY.replace(**change))
+
+
+@pytest.fixture
+def shipped_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "weights"
+    monkeypatch.setattr(zoo, "SHIPPED_DIR", folder)
+    return folder
+
+
+def test_ship_writes_weights_tokenizers_and_a_manifest_that_get_loads(cache_home, shipped_dir, monkeypatch):
+    recipe = TINY.replace(name="tiny-ship", normalize=False, max_len=6)
+    monkeypatch.setitem(zoo.RECIPES, recipe.name, recipe)
+    entry = zoo.ship(recipe.name, progress=False, slice_size=8)
+    manifest = zoo.shipped_manifest()
+    assert manifest["models"]["tiny-ship"] == entry
+    for kind in ("weights", "src_tokenizer", "tgt_tokenizer"):
+        path = shipped_dir / entry[kind]["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry[kind]["sha256"]
+    assert entry["recipe"]["normalize"] is False and entry["zoo_version"] == zoo.ZOO_VERSION
+    for method in ("greedy", "beam"):
+        score = entry["test"][method]
+        assert score["bleu_ci"][0] <= score["bleu"] + 1e-6 and "case:mixed" in score["bleu_signature"]
+    zoo.clear_memory()
+    monkeypatch.setattr(zoo, "train_recipe", lambda *a, **k: pytest.fail("get() trained instead of loading"))
+    model, data = zoo.get("tiny-ship")
+    assert not data.normalized and model.decoder.out.weight.dtype == torch.float32
+    from s2s_lib.evaluate import translate_split
+
+    hyps = translate_split(model, data, "test", progress=False)[:8]
+    assert hyps == entry["test_slice"]["greedy"]
+
+
+def test_damaged_or_stale_shipped_files_are_not_used(cache_home, shipped_dir, monkeypatch):
+    recipe = TINY.replace(name="tiny-ship2")
+    monkeypatch.setitem(zoo.RECIPES, recipe.name, recipe)
+    entry = zoo.ship(recipe.name, progress=False, slice_size=4)
+    assert zoo.load_shipped(recipe.name) is not None
+    assert zoo.load_shipped(recipe.replace(epochs=2)) is None  # another recipe: not this entry
+    weights = shipped_dir / entry["weights"]["file"]
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    with pytest.warns(UserWarning, match="shipped weights of tiny-ship2 is missing or damaged"):
+        assert zoo.load_shipped(recipe.name) is None
+
+
+def test_the_shipped_weights_match_their_manifest_and_reproduce_its_scores(corpus_dir, monkeypatch):
+    """Every recipe in zoo.SHIPPED has a manifest entry for its current fields, files with the
+    recorded sha256, and its loaded model writes the recorded greedy translations (CI never retrains)."""
+    monkeypatch.setenv("S2S_DATA_DIR", corpus_dir)
+    manifest = zoo.shipped_manifest()
+    assert sorted(manifest["models"]) == sorted(zoo.SHIPPED), "run `make zoo` after changing zoo.SHIPPED"
+    from s2s_lib.evaluate import translate_split
+
+    for name in zoo.SHIPPED:
+        entry = manifest["models"][name]
+        assert entry["recipe"] == zoo._recipe_fields(zoo.get_recipe(name)), f"{name}: recipe changed; run make zoo"
+        assert entry["zoo_version"] == zoo.ZOO_VERSION, f"{name}: ZOO_VERSION changed; run make zoo"
+        for kind, path in zoo._shipped_files(entry).items():
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == entry[kind]["sha256"], (name, kind)
+        model, data = zoo.load_shipped(name)
+        n = entry["test_slice"]["sentences"]
+        first = translate_split(model, data.__class__(data.train, data.valid, data.test[:n], data.src_tokenizer,
+                                                     data.tgt_tokenizer, data.max_len, data.normalized),
+                                "test", progress=False)
+        assert first == entry["test_slice"]["greedy"], name
+    total = sum((zoo.SHIPPED_DIR / e[k]["file"]).stat().st_size for e in manifest["models"].values()
+                for k in ("weights", "src_tokenizer", "tgt_tokenizer"))
+    assert total <= 40 * 2**20, f"shipped files take {total / 2**20:.1f} MiB (budget 40)"

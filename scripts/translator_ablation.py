@@ -1,0 +1,77 @@
+"""Ablation of the translator's low-resource practices (the table in the seq2seq chapter).
+
+Starting from the shipped Bahdanau recipe (``zoo.get_recipe("ko-en-bahdanau")``), each row
+switches one practice off (or changes one setting), trains the recipe from scratch on the
+CPU and scores greedy test translations: sacreBLEU BLEU and chrF with 95 % bootstrap
+intervals, and the paired-bootstrap p-value of the difference to the full recipe. Rows that
+need no training (the last epoch instead of the early-stopped one; beam search) come from
+the full recipe's own run. The result goes to ``s2s_lib/weights/ablation.json``; the
+chapter prints it (training all rows takes ~25 minutes, far beyond a notebook's budget).
+
+Run: ``python scripts/translator_ablation.py`` (after ``make zoo``).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from s2s_lib import zoo
+from s2s_lib.checkpoint import write_atomically
+from s2s_lib.evaluate import paired_bootstrap, score_translations, translate_split
+
+BASE = "ko-en-bahdanau"
+
+
+def rows(base: zoo.Recipe) -> dict[str, zoo.Recipe]:
+    """label -> recipe with one change from ``base``."""
+    model = base.model
+    return {
+        "unidirectional encoder": base.replace(model=dict(model, bidirectional=False)),
+        "no word dropout": base.replace(model=dict(model, word_dropout=0.0)),
+        "no label smoothing": base.replace(label_smoothing=0.0),
+        "untied output embeddings": base.replace(model=dict(model, tie_embeddings=False)),
+        "vocabularies 2,000 / 2,000": base.replace(src_vocab_size=2000, tgt_vocab_size=2000),
+        "no attention (context vector)": base.replace(model=dict(model, attention=None)),
+    }
+
+
+def score_row(model, data, refs, baseline_hyps, method="greedy"):
+    hyps = translate_split(model, data, "test", method=method, progress=False)
+    row = {"score": json.loads(json.dumps(score_translations(hyps, refs).__dict__))}
+    if baseline_hyps is not None:
+        test = paired_bootstrap(baseline_hyps, hyps, refs)
+        row["difference"], row["p_value"] = test["difference"], test["p_value"]
+    return row, hyps
+
+
+def main() -> None:
+    base = zoo.get_recipe(BASE)
+    out = {"base": BASE, "rows": {}}
+    start = time.perf_counter()
+    model, data = zoo.load_shipped(BASE) or zoo.get(BASE)
+    refs = data.targets("test")
+    out["rows"]["full recipe (greedy)"], base_hyps = score_row(model, data, refs, None)
+    out["rows"]["full recipe, beam 5"], _ = score_row(model, data, refs, base_hyps, method="beam")
+    last_model, history = zoo.train_recipe(base.replace(select="last", name=base.name + "-last-epoch"), data)
+    out["rows"]["no early stopping (last epoch)"], _ = score_row(last_model, data, refs, base_hyps)
+    for label, recipe in rows(base).items():
+        t = time.perf_counter()
+        recipe = recipe.replace(name=f"{base.name}-ablation")
+        data_r = zoo.load_data(recipe)
+        model_r, history = zoo.train_recipe(recipe, data_r)
+        if data_r.targets("test") != refs:  # other vocabularies keep other sentences under max_len
+            print(f"   ({label}: {len(data_r.test)} test sentences instead of {len(refs)}; no paired test)")
+            out["rows"][label], _ = score_row(model_r, data_r, data_r.targets("test"), None)
+        else:
+            out["rows"][label], _ = score_row(model_r, data_r, refs, base_hyps)
+        out["rows"][label]["train_seconds"] = round(time.perf_counter() - t, 1)
+        print(f"{label:34s} {out['rows'][label]}", flush=True)
+    out["seconds"] = round(time.perf_counter() - start, 1)
+    path = zoo.SHIPPED_DIR / "ablation.json"
+    text = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
