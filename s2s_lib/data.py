@@ -65,7 +65,7 @@ __all__ = [
     "DATA_URL", "CORPUS_RELPATH", "CORPUS_SHA256", "CORPUS_PAIRS", "SPLITS", "DataNotFoundError",
     "CorpusVersionWarning", "Pair", "Splits",
     "cache_dir", "find_corpus", "download_corpus", "load_pairs",
-    "normalize_en", "normalize_ko", "clean_pairs", "split_of", "split_pairs",
+    "normalize_en", "normalize_ko", "keep_text", "clean_pairs", "split_of", "split_pairs",
     "corpus_statistics", "format_statistics", "print_corpus_statistics",
     "TranslationData", "prepare_translation", "train_or_load_sentencepiece",
 ]
@@ -413,9 +413,9 @@ def _valid_pairs(pairs, name: str) -> list[Pair]:
     return out
 
 
-def _keep_text(text: str) -> str:
+def keep_text(text: str) -> str:
     """The text as written: Unicode NFC and single spaces only (case and punctuation untouched)."""
-    return normalize_whitespace(unicodedata.normalize("NFC", text))
+    return normalize_whitespace(unicodedata.normalize("NFC", check_str(text, "text")))
 
 
 def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None, normalize: bool = True) -> list[Pair]:
@@ -435,7 +435,7 @@ def clean_pairs(pairs: Sequence[Pair], *, max_words: int | None = None, normaliz
     pairs = _valid_pairs(pairs, "pairs")
     if max_words is not None:
         max_words = check_int(max_words, "max_words")
-    clean = _normalize if check_bool(normalize, "normalize") else _keep_text
+    clean = _normalize if check_bool(normalize, "normalize") else keep_text
     seen = set()
     out = []
     for p in pairs:

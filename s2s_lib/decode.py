@@ -33,7 +33,7 @@ import torch
 
 from s2s_lib.batching import pad_sequences
 from s2s_lib.beam import beam_search  # re-exported: s2s_lib.decode.beam_search
-from s2s_lib.checks import check_choice, check_decoder_model, check_int, check_type, inference, model_device
+from s2s_lib.checks import check_bool, check_choice, check_decoder_model, check_int, check_type, inference, model_device
 from s2s_lib.softmax import sampling_distribution
 from s2s_lib.tokenize import EOS_ID, SOS_ID
 from s2s_lib.trace import TRACE_TOP_K, attach_tokens, decode_trace, top_candidates
@@ -221,7 +221,9 @@ def encode_sentences(sentences: Sequence[str], tokenizer, *, normalize: bool = T
     Args:
         sentences: Korean sentences (a list of str).
         tokenizer: the source tokenizer (``encode(str) -> ids``).
-        normalize: apply the corpus normal form (:func:`s2s_lib.data.normalize_ko`) first.
+        normalize: ``True``: the corpus normal form (:func:`s2s_lib.data.normalize_ko`) first;
+            ``False``: the text as written (Unicode NFC, single spaces), for models trained
+            on ``prepare_translation(normalize=False)`` data (pass ``data.normalized``).
         reverse_source: reverse the token order (for models trained that way).
     Raises:
         TypeError: ``sentences`` is a bare string or holds a non-string.
@@ -229,12 +231,13 @@ def encode_sentences(sentences: Sequence[str], tokenizer, *, normalize: bool = T
     """
     if isinstance(sentences, str) or not isinstance(sentences, Sequence):
         raise TypeError("sentences must be a list of str (wrap a single sentence in a list)")
-    if normalize:
-        from s2s_lib.data import normalize_ko
+    from s2s_lib.data import keep_text, normalize_ko
+
+    clean = normalize_ko if check_bool(normalize, "normalize") else keep_text
     encoded = []
     for i, s in enumerate(sentences):
         check_type(s, f"sentences[{i}]", str)
-        ids = tokenizer.encode(normalize_ko(s) if normalize else s)
+        ids = tokenizer.encode(clean(s))
         if not ids:
             raise ValueError(f"sentences[{i}] is empty after tokenization: {s!r}")
         encoded.append(ids[::-1] if reverse_source else ids)
@@ -254,12 +257,13 @@ def translate(model, sentences: Sequence[str], src_tokenizer, tgt_tokenizer, *,
             ``"beam"`` (``kw`` go to :func:`s2s_lib.beam.beam_search`, e.g. ``beam_size=5``).
         max_len: longest output in tokens.
         batch_size: sentences decoded together (sorted by length to limit padding).
-        normalize: apply the corpus normal form (:func:`s2s_lib.data.normalize_ko`) first,
-            as the training data had it.
+        normalize: ``True``: the corpus normal form (:func:`s2s_lib.data.normalize_ko`)
+            first, as the training data had it; ``False`` for the translators trained on the
+            text as written (pass ``data.normalized``).
         reverse_source: reverse the source tokens (if the model was trained that way).
     Returns:
-        English sentences in the normal form of the training data (lower case, punctuation
-        split off), one per input, in input order.
+        English sentences as the training data wrote them (the normal form, lower case with
+        punctuation split off, or the text as written), one per input, in input order.
     """
     decoders = {"greedy": greedy_decode, "sample": sample_decode, "beam": beam_search}
     check_choice(method, "method", sorted(decoders))

@@ -236,7 +236,7 @@ def _bucket_bounds(buckets) -> list[float]:
 
 def bleu_by_length(hypotheses: Sequence[str], references: Sequence[str],
                    source_lengths: Sequence[int], buckets: Sequence[float], *,
-                   tokenize: str = "13a") -> list[dict]:
+                   tokenize: str = "13a", n_bootstrap: int | None = None) -> list[dict]:
     """Corpus BLEU of each source-length bucket (the "BLEU vs sentence length" curve).
 
     Bucket ``k`` holds the sentences with ``buckets[k-1] < length <= buckets[k]`` (the
@@ -251,11 +251,14 @@ def bleu_by_length(hypotheses: Sequence[str], references: Sequence[str],
             chooses, and labels the plot accordingly).
         buckets: increasing inclusive upper bounds.
         tokenize: BLEU tokenizer, as in :func:`bleu_score`.
+        n_bootstrap: if given, every non-empty bucket also gets ``bleu_ci``, sacreBLEU's 95 %
+            bootstrap interval (:func:`score_translations`, ``tokenize="13a"`` only): a
+            bucket holds few sentences, so compare curves with their intervals.
     Returns:
         One dict per bucket, in order: ``bucket`` (label such as ``"5-6"``), ``lo``, ``hi``
         (inclusive bounds), ``sentences`` (count), ``bleu`` (score 0-100, ``nan`` for an
-        empty bucket) and ``result`` (the :class:`~s2s_lib.bleu.BLEUScore`, ``None`` if
-        empty).
+        empty bucket), ``result`` (the :class:`~s2s_lib.bleu.BLEUScore`, ``None`` if
+        empty) and, with ``n_bootstrap``, ``bleu_ci`` (``(low, high)``, ``None`` if empty).
     Raises:
         ValueError: lists of different lengths, a length < 1 or above the last bound.
     """
@@ -270,6 +273,10 @@ def bleu_by_length(hypotheses: Sequence[str], references: Sequence[str],
         )
     if not hypotheses:
         raise ValueError("hypotheses is empty: BLEU needs at least one sentence")
+    if n_bootstrap is not None:
+        n_bootstrap = check_int(n_bootstrap, "n_bootstrap", 100)
+        if tokenize != "13a":
+            raise ValueError(f"n_bootstrap needs tokenize='13a' (sacreBLEU's intervals), got tokenize={tokenize!r}")
     members: list[list[int]] = [[] for _ in bounds]
     for i, n in enumerate(source_lengths):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral):
@@ -294,6 +301,10 @@ def bleu_by_length(hypotheses: Sequence[str], references: Sequence[str],
         rows.append({"bucket": label, "lo": lo, "hi": hi, "sentences": len(idx),
                      "bleu": result.score if result is not None else float("nan"),
                      "result": result})
+        if n_bootstrap is not None:
+            rows[-1]["bleu_ci"] = score_translations(
+                [hypotheses[i] for i in idx], [references[i] for i in idx],
+                n_bootstrap=n_bootstrap).bleu_ci if idx else None
         if not math.isinf(hi):
             lo = hi + 1
     return rows
@@ -316,7 +327,7 @@ def context_vectors(model, sentences: Sequence[str], src_tokenizer, *, normalize
             is restored).
         sentences: Korean sentences.
         src_tokenizer: the model's source tokenizer.
-        normalize: apply the corpus normal form (:func:`s2s_lib.data.normalize_ko`) first.
+        normalize: as in :func:`s2s_lib.decode.encode_sentences` (pass ``data.normalized``).
         reverse_source: reverse the tokens (for a model trained on reversed sources).
     Returns:
         A float32 array (N, H), row ``i`` for ``sentences[i]``.

@@ -303,6 +303,17 @@ def test_translate_strings_in_strings_out():
         translate(model, sentences, src_tok, tgt_tok, method="viterbi")
     with pytest.raises(ValueError, match="empty"):
         translate(model, ["  "], src_tok, tgt_tok)
+    with pytest.raises(TypeError, match="normalize"):
+        translate(model, sentences, src_tok, tgt_tok, normalize="no")
+
+
+def test_encode_sentences_as_written_keeps_punctuation_and_case():
+    from s2s_lib.decode import encode_sentences
+
+    tok = CharTokenizer(list("가나다Tt.!"))
+    decomposed = "\u1100\u1161"  # 가 as two jamo: NFC composes it either way
+    assert encode_sentences([decomposed + "나.  T!"], tok, normalize=False) == [tok.encode("가나. T!")]
+    assert encode_sentences(["가나.T!"], tok) == [tok.encode("가나 . t !")]
 
 
 def test_translate_with_beam_search():

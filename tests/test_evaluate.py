@@ -8,7 +8,7 @@ import torch
 
 from s2s_lib.bleu import corpus_bleu
 from s2s_lib.data import Pair, TranslationData
-from s2s_lib.evaluate import bleu_by_length, bleu_score, context_vectors, pca_2d, translate_split
+from s2s_lib.evaluate import bleu_by_length, bleu_score, context_vectors, pca_2d, score_translations, translate_split
 from s2s_lib.models import DecoderState, DecoderStep, Memory, Seq2Seq
 from s2s_lib.tokenize import EOS_ID, CharTokenizer
 
@@ -343,3 +343,20 @@ def test_paired_bootstrap_is_sacrebleus_paired_test():
     assert swapped["difference"] == pytest.approx(-r["difference"]) and swapped["p_value"] < 0.05
     with pytest.raises(TypeError, match="system"):
         paired_bootstrap(HYPS, None, REFS)
+
+
+def test_bleu_by_length_intervals_are_sacrebleus_per_bucket():
+    hyps, refs, lengths = corpus(60, seed=5)
+    rows = bleu_by_length(hyps, refs, lengths, [6, math.inf], n_bootstrap=200)
+    for row in rows:
+        idx = [i for i, n in enumerate(lengths) if row["lo"] <= n <= row["hi"]]
+        expected = score_translations([hyps[i] for i in idx], [refs[i] for i in idx], n_bootstrap=200)
+        assert row["bleu_ci"] == expected.bleu_ci
+        assert row["bleu_ci"][0] <= row["bleu"] + 1e-9 or row["bleu"] == 0.0
+    assert "bleu_ci" not in bleu_by_length(hyps, refs, lengths, [math.inf])[0]
+    empty = bleu_by_length(["a b"], ["a b"], [1], [1, 4], n_bootstrap=100)
+    assert empty[1]["bleu_ci"] is None
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        bleu_by_length(hyps, refs, lengths, [math.inf], n_bootstrap=10)
+    with pytest.raises(ValueError, match="tokenize"):
+        bleu_by_length(hyps, refs, lengths, [math.inf], tokenize="char", n_bootstrap=100)
