@@ -164,6 +164,19 @@ def test_line_grid_data_is_row_major_and_complete():
     assert data["y_range"] == [0.03125, 1.0] and data["log_y"] is True
 
 
+def test_line_grid_frame_scale_gives_each_combination_its_own_range():
+    series = {1: {"a": [1e-30, 1e-20]}, 2: {"a": [1.0, 1e10]}}
+    shared = views.line_grid(series, {"n": [1, 2]}, title="t", x_label="x", y_label="y", log_y=True).data
+    assert shared["y_range"] == [1e-30, 1e10] and "y_ranges" not in shared
+    own = views.line_grid(series, {"n": [1, 2]}, title="t", x_label="x", y_label="y", log_y=True,
+                          y_scale="frame").data
+    assert own["y_ranges"] == [[1e-30, 1e-20], [1.0, 1e10]] and own["y_range"] == [1e-30, 1e10]
+    linear = views.line_grid({(): {"a": [2.0, 3.0]}}, {}, title="t", x_label="x", y_label="y", y_scale="frame").data
+    assert linear["y_ranges"] == [[0, 3.0]]
+    with pytest.raises(ValueError, match="y_scale"):
+        views.line_grid(series, {"n": [1, 2]}, title="t", x_label="x", y_label="y", y_scale="own")
+
+
 def test_numbers_are_rounded_and_arrays_converted():
     series = {(): {"a": torch.tensor([1.0 / 3, 2.0 / 3]), "b": np.array([0.123456789, 1e-7])}}
     data = views.line_grid(series, {}, title="t", x_label="x", y_label="y").data

@@ -37,7 +37,8 @@ def _line_points(value: Any, name: str) -> tuple[list, list]:
 
 
 def line_grid(series: Mapping, controls: Mapping[str, Sequence], *, title: str, x_label: str,
-              y_label: str, log_y: bool = False, initial: Mapping | None = None) -> View:
+              y_label: str, log_y: bool = False, y_scale: str = "shared",
+              initial: Mapping | None = None) -> View:
     """A line chart whose lines are chosen by sliders/selects, all precomputed.
 
     Example (the vanishing-gradient chapter)::
@@ -55,16 +56,20 @@ def line_grid(series: Mapping, controls: Mapping[str, Sequence], *, title: str, 
             strings a select. May be empty (a static chart, e.g. for :func:`live`).
         title, x_label, y_label: the chart's texts.
         log_y: logarithmic y axis (every y must then be > 0).
+        y_scale: ``"shared"``: one y range for all combinations, so moving a control shows
+            how the lines grow or shrink; ``"frame"``: each combination gets the range of its
+            own lines (for values spanning many orders of magnitude, which one shared range
+            would squash).
         initial: optional dict control name -> starting value (default: each first value).
     Returns:
-        A ``View`` of kind ``"line_grid"``. The y range is shared by all combinations, so
-        moving a control shows how the lines grow or shrink.
+        A ``View`` of kind ``"line_grid"``.
     """
     ctrls = check_controls(controls, "controls")
     specs = control_specs(ctrls, initial)
     check_bool(log_y, "log_y")
+    check_choice(y_scale, "y_scale", ["shared", "frame"])
     names: list[str] = []
-    frames = []
+    frames, frame_ranges = [], []
     y_all = []
     for combo, lines in grid_frames(series, ctrls, "series"):
         where = f"series[{combo!r}]"
@@ -83,18 +88,26 @@ def line_grid(series: Mapping, controls: Mapping[str, Sequence], *, title: str, 
             frame.append({"line": names.index(line_name), "x": xs, "y": ys})
             y_all.extend(ys)
         frames.append(frame)
-    lo, hi = min(y_all), max(y_all)
+        frame_ranges.append(_y_range([y for line in frame for y in line["y"]], log_y))
+    data = {
+        "title": check_str(title, "title"), "x_label": check_str(x_label, "x_label"),
+        "y_label": check_str(y_label, "y_label"), "log_y": bool(log_y), "y_range": _y_range(y_all, log_y),
+        "controls": specs, "names": names, "frames": frames,
+    }
+    if y_scale == "frame":
+        data["y_ranges"] = frame_ranges
+    return View("line_grid", data)
+
+
+def _y_range(ys: list, log_y: bool) -> list:
+    """``[lo, hi]`` of the y axis for these values (from 0 on a linear axis)."""
+    lo, hi = min(ys), max(ys)
     if not log_y:
         lo = min(lo, 0)
     if not math.isfinite(hi - lo):
         raise ValueError(f"series: the y values span [{lo:g}, {hi:g}], wider than a float can hold, "
                          "so no axis can be drawn; rescale them")
-    data = {
-        "title": check_str(title, "title"), "x_label": check_str(x_label, "x_label"),
-        "y_label": check_str(y_label, "y_label"), "log_y": bool(log_y), "y_range": [lo, hi],
-        "controls": specs, "names": names, "frames": frames,
-    }
-    return View("line_grid", data)
+    return [lo, hi]
 
 
 def prob_bars(grid: Mapping, *, control: str = "temperature", title: str,

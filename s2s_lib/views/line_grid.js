@@ -1,5 +1,5 @@
 /* line_grid: an SVG line chart whose lines are picked by controls (s2s_lib.views.line_grid).
- * data = {title, x_label, y_label, log_y, y_range: [lo, hi],
+ * data = {title, x_label, y_label, log_y, y_range: [lo, hi], y_ranges (optional, one per frame),
  *         controls: [{name, labels, widget, initial}],
  *         names: [line name, ...],
  *         frames: [[{line: index into names, x: [...], y: [...]}, ...], ...]}  (row-major)
@@ -21,11 +21,12 @@
     function draw() {
       ui.clear(chart);
       ui.clear(legend);
-      var lines = data.frames[ui.flatIndex(data.controls, state)];
+      var index = ui.flatIndex(data.controls, state), lines = data.frames[index];
+      var range = data.y_ranges ? data.y_ranges[index] : data.y_range;
       var xs = [].concat.apply([], lines.map(function (line) { return line.x; }));
       var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
       if (x1 === x0) { x0 -= 1; x1 += 1; }
-      var yTicks = data.log_y ? ui.logTicks(data.y_range[0], data.y_range[1]) : ui.ticks(data.y_range[0], data.y_range[1], 6);
+      var yTicks = data.log_y ? ui.logTicks(range[0], range[1]) : ui.ticks(range[0], range[1], 6);
       var y0 = yTicks[0], y1 = yTicks[yTicks.length - 1];
       var xTicks = ui.ticks(x0, x1, 8).filter(function (v) { return v >= x0 && v <= x1; });
       function sx(x) { return M.left + (x - x0) / (x1 - x0) * (W - M.left - M.right); }

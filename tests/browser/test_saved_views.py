@@ -40,7 +40,7 @@ def _all_kinds():
         {(n, s): {"RNN": [s ** (n - t) for t in range(n)], HOSTILE: [1.0] * n}
          for n in (3, 6) for s in (0.5, 2.0)},
         {"sequence length": [3, 6], "weight scale": [0.5, 2.0]},
-        title=HOSTILE, x_label="t", y_label="norm", log_y=True)
+        title=HOSTILE, x_label="t", y_label="norm", log_y=True, y_scale="frame")
     cells = views.line_grid({"rnn": {"a": [1, 2, 3]}, "lstm": {"a": [3, 2, 1]}}, {"cell": ["rnn", "lstm"]},
                             title="select control", x_label="t", y_label="y")
     bars = views.prob_bars({0.5: [("go", 0.9), (HOSTILE, 0.1)], 2.0: [("go", 0.6), (HOSTILE, 0.4)]},
