@@ -177,7 +177,9 @@ class Memory:
             when a Memory is made, so attention weights are never 0/0 = nan).
         init_state: the decoder's state before its first step.
         proj_keys: the key part of the attention score, ``Attention.project_keys(enc_out)``
-            (e.g. ``U_k h_s`` for additive attention), or ``None`` without attention.
+            (e.g. ``U_k h_s`` for additive attention), or ``None`` without attention; for the
+            :class:`~s2s_lib.transformer.Transformer`, every decoder layer's cross-attention
+            keys and values (B, N, 2, h, S, d_k).
     """
 
     enc_out: torch.Tensor
