@@ -166,6 +166,19 @@ def test_comparison_recipes_differ_only_in_attention():
         attention_study.comparison_recipe("luong")
 
 
+def test_comparison_recipes_use_the_translators_data():
+    """Same data regime as the shipped ko-en-* translators, so both are scored on one test set."""
+    from s2s_lib import attention_study, zoo
+
+    translator = zoo.get_recipe("ko-en-context")
+    for a in attention_study.COMPARED:
+        r = attention_study.comparison_recipe(a)
+        for name in ("normalize", "max_len", "src_vocab_size", "tgt_vocab_size"):
+            assert getattr(r, name) == getattr(translator, name), name
+        assert r.normalize is False and r.max_len == 24
+        assert r.select == "valid_bleu" and r.epochs == 3  # the validation curve is recorded
+
+
 @pytest.fixture
 def tiny_comparison(tmp_path, monkeypatch):
     """A private cache and a tiny stand-in for comparison_recipe (needs the local corpus)."""
