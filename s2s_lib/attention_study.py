@@ -43,7 +43,7 @@ from s2s_lib.tokenize import SOS_ID
 
 __all__ = ["COMPARED", "comparison_recipe", "train_comparison_model", "EOS_LABEL",
            "forced_attention", "attention_item", "argmax_alignment", "count_crossings",
-           "attention_entropy"]
+           "attention_entropy", "transformer_attention_items"]
 
 COMPARED = (None, "bahdanau", "dot", "general", "concat")
 """The attention types of the comparison: the context-vector baseline and the four scores."""
@@ -263,3 +263,37 @@ def attention_entropy(weights) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(m > 0, -m * np.log(m), 0.0)  # 0 log 0 = 0
     return terms.sum(axis=1)
+
+
+def transformer_attention_items(model, src_ids: Sequence[int], tgt_ids: Sequence[int], src_tokenizer,
+                                tgt_tokenizer, *, name: str | None = None) -> dict:
+    """One sentence pair seen by a :class:`~s2s_lib.transformer.Transformer`, as three
+    ``attention_explorer`` items whose "score functions" are the layers and heads.
+
+    Returns:
+        ``{"cross": item, "encoder": item, "decoder": item}``: cross-attention (rows: the
+        target positions, ``tgt_ids`` pieces + ``<eos>``; columns: the source pieces), encoder
+        self-attention (source x source) and decoder self-attention (target x target, with
+        ``<sos>`` + the pieces as the columns). Each item's ``weights`` maps
+        ``"layer l, head h"`` (and ``"layer l, mean of heads"``) to the matrix.
+    """
+    if not callable(getattr(model, "attention_maps", None)):
+        raise TypeError(f"model must be a Transformer (with attention_maps), got {type(model).__name__}")
+    for tok_name, tok in (("src_tokenizer", src_tokenizer), ("tgt_tokenizer", tgt_tokenizer)):
+        if not callable(getattr(tok, "pieces", None)) or not callable(getattr(tok, "decode", None)):
+            raise TypeError(f"{tok_name} must have pieces() and decode(), got {type(tok).__name__}")
+    src, tgt = check_ids(src_ids, "src_ids", empty=False), check_ids(tgt_ids, "tgt_ids")
+    maps = model.attention_maps(src, tgt)
+    src_pieces, tgt_pieces = src_tokenizer.pieces(src), tgt_tokenizer.pieces(tgt)
+    rows = {"cross": (tgt_pieces + ["<eos>"], src_pieces), "encoder": (src_pieces, src_pieces),
+            "decoder": (tgt_pieces + ["<eos>"], ["<sos>"] + tgt_pieces)}
+    label = name if name is not None else src_tokenizer.decode(src)
+    items = {}
+    for kind, (row_tokens, col_tokens) in rows.items():
+        weights = {}
+        for layer, heads in enumerate(maps[kind], start=1):
+            weights[f"layer {layer}, mean of heads"] = heads.mean(axis=0)
+            for head, w in enumerate(heads, start=1):
+                weights[f"layer {layer}, head {head}"] = w
+        items[kind] = {"name": label, "src_tokens": col_tokens, "tgt_tokens": row_tokens, "weights": weights}
+    return items

@@ -19,8 +19,31 @@ import torch
 from s2s_lib import pick_device
 from s2s_lib.checks import check_bool, check_plain, check_type
 from s2s_lib.models import Seq2Seq, Seq2SeqConfig
+from s2s_lib.transformer import Transformer, TransformerConfig
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "write_atomically"]
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "write_atomically", "model_config",
+           "build_model"]
+
+_ARCHS = {"seq2seq": (Seq2SeqConfig, Seq2Seq), "transformer": (TransformerConfig, Transformer)}
+
+
+def model_config(fields: dict):
+    """A model config from its plain dict: ``arch`` (``"seq2seq"``, the default, or
+    ``"transformer"``) picks :class:`~s2s_lib.models.Seq2SeqConfig` or
+    :class:`~s2s_lib.transformer.TransformerConfig`; the other keys are its fields."""
+    fields = dict(fields)
+    arch = fields.pop("arch", "seq2seq")
+    if arch not in _ARCHS:
+        raise ValueError(f"unknown model arch {arch!r}; known: {sorted(_ARCHS)}")
+    return _ARCHS[arch][0](**fields)
+
+
+def build_model(config):
+    """The model of a config: ``Seq2Seq(config)`` or ``Transformer(config)``."""
+    for config_type, model_type in _ARCHS.values():
+        if isinstance(config, config_type):
+            return model_type(config)
+    raise TypeError(f"config must be a Seq2SeqConfig or a TransformerConfig, got {type(config).__name__}")
 
 CHECKPOINT_FORMAT = "s2s_lib.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -32,8 +55,8 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
     Args:
         path: file to write (parent folders are created). Written to a temporary file
             first and renamed, so an interrupted save never leaves a half file.
-        model: a :class:`~s2s_lib.models.Seq2Seq`; its :class:`~s2s_lib.models.Seq2SeqConfig`
-            is stored as a plain dict and rebuilds the architecture.
+        model: a :class:`~s2s_lib.models.Seq2Seq` or :class:`~s2s_lib.transformer.Transformer`;
+            its config is stored as a plain dict and rebuilds the architecture.
         optimizer: also store its ``state_dict`` (returned by :func:`load_checkpoint` as
             ``extra["optimizer_state_dict"]``).
         half: store float32 weights as float16 (half the file; :func:`load_checkpoint` turns
@@ -42,7 +65,7 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
     Returns:
         The path written.
     """
-    check_type(model, "model", Seq2Seq)
+    check_type(model, "model", (Seq2Seq, Transformer), "a Seq2Seq or a Transformer")
     if optimizer is not None:
         check_type(optimizer, "optimizer", torch.optim.Optimizer, "a torch.optim.Optimizer or None")
     if "optimizer_state_dict" in extra:
@@ -79,7 +102,7 @@ def write_atomically(path: Path, write) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device | None = None
-                    ) -> tuple[Seq2Seq, dict]:
+                    ) -> tuple[Seq2Seq | Transformer, dict]:
     """Rebuild a model from a file written by :func:`save_checkpoint`.
 
     Args:
@@ -115,17 +138,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
         if not isinstance(payload.get(key), dict):
             raise ValueError(f"{path} is a damaged checkpoint: '{key}' is missing or not a dict")
     try:
-        config = Seq2SeqConfig(**payload["config"])
+        config = model_config(payload["config"])
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path} has an invalid model config {payload['config']!r}: {err}") from err
     state = payload["state_dict"]
     if payload.get("storage") == "float16":  # shipped half-precision weights: computed in float32
         state = {k: v.float() if isinstance(v, torch.Tensor) and v.dtype == torch.float16 else v
                  for k, v in state.items()}
-    if config.num_layers > len(state):  # every layer has several tensors: do not even build it
+    if getattr(config, "num_layers", 1) > len(state):  # every layer has several tensors: do not even build it
         raise ValueError(f"{path}: its config asks for {config.num_layers} layers but it holds {len(state)} tensors")
     with torch.device("meta"):  # the expected names, shapes and dtypes, without allocating any weights
-        expected = {k: (v.shape, v.dtype) for k, v in Seq2Seq(config).state_dict().items()}
+        expected = {k: (v.shape, v.dtype) for k, v in build_model(config).state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong_shape = [f"{k}: {_describe(state[k])} in file, {tuple(shape)} {dtype} for the config"
                    for k, (shape, dtype) in expected.items()
@@ -137,7 +160,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
                 (["shape/dtype mismatch " + "; ".join(wrong_shape[:5])] if wrong_shape else [])
         raise ValueError(f"{path}: the weights do not match the config ({', '.join(parts)})")
     with torch.random.fork_rng(devices=[]):  # random init is overwritten: keep the caller's RNG
-        model = Seq2Seq(config)
+        model = build_model(config)
     model.load_state_dict(state)
     model.to(device)
     model.eval()

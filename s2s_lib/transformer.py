@@ -30,10 +30,10 @@ import torch
 from torch import nn
 
 from s2s_lib.attention import attend
-from s2s_lib.checks import (check_bool, check_choice, check_int, check_lengths, check_mask, check_prob,
-                            check_real, check_tensor, check_token_ids, check_type)
+from s2s_lib.checks import (check_bool, check_choice, check_ids, check_int, check_lengths, check_mask, check_prob,
+                            check_real, check_tensor, check_token_ids, check_type, inference)
 from s2s_lib.models import DecoderStep, Memory
-from s2s_lib.tokenize import PAD_ID
+from s2s_lib.tokenize import PAD_ID, SOS_ID
 
 __all__ = ["scaled_dot_product_attention", "MultiHeadAttention", "sinusoidal_positions", "PositionalEncoding",
            "EncoderLayer", "DecoderLayer", "TransformerConfig", "TransformerState", "Transformer", "warmup_lr",
@@ -533,6 +533,26 @@ class Transformer(nn.Module):
         if self.decoder_norm is not None:
             x = self.decoder_norm(x)
         return self.out(x)
+
+    def attention_maps(self, src_ids, tgt_ids) -> dict:
+        """Every attention of one sentence pair, per layer and head (eval mode, no gradients).
+
+        The decoder reads ``<sos>`` + ``tgt_ids`` (teacher forcing), so its T = len(tgt_ids) + 1
+        rows are the positions that predict ``tgt_ids`` and ``<eos>``.
+
+        Returns:
+            ``{"encoder": [(h, S, S)] * N, "decoder": [(h, T, T)] * N, "cross": [(h, T, S)] * N}``
+            float32 arrays: encoder self-attention, causal decoder self-attention, and the
+            decoder's attention to the encoder output.
+        """
+        src = check_ids(src_ids, "src_ids", self.src_vocab_size, empty=False)
+        tgt = check_ids(tgt_ids, "tgt_ids", self.tgt_vocab_size)
+
+        maps = {"encoder": [], "decoder": [], "cross": []}
+        with inference(self):
+            memory = self.encode(torch.tensor([src]), [len(src)], weights=maps["encoder"])
+            self.decode(torch.tensor([[SOS_ID] + tgt]), memory, weights=maps["cross"], self_weights=maps["decoder"])
+        return {kind: [w[0].float().cpu().numpy() for w in ws] for kind, ws in maps.items()}
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
                 teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:

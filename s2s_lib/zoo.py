@@ -1,21 +1,24 @@
 """Trained Korean -> English models shared by several chapters (the "model zoo").
 
-The seq2seq, softmax, attention and beam-search chapters all need a trained translation
-model, and every notebook must still run on a clean machine in about a minute. A
-:class:`Recipe` names everything that determines a model -- data options, model config,
-training budget, seed -- and :func:`get` either trains it (deterministically, about 30 s on
-two CPU cores) or loads the weights an earlier call saved in the user cache::
+The seq2seq, softmax, attention, beam-search, translator and Transformer chapters all analyse
+trained translation models, and every notebook must still run on a clean machine in about a
+minute. A :class:`Recipe` names everything that determines a model -- data options, model
+config, training budget, seed -- and :func:`get` returns its trained weights::
 
-    model, data = zoo.get("kor-eng-gru-bahdanau")
+    model, data = zoo.get("ko-en-luong")
 
-Either way the weights are bit-for-bit the same and nothing is printed, so a notebook's
-outputs do not depend on whether the cache was warm. The cache lives in
+The recipes in :data:`SHIPPED` have their weights in the package (``s2s_lib/weights``,
+float16, each file checked against the sha256 in ``manifest.json``; ``make zoo`` retrains them
+with :func:`ship`), so :func:`get` loads them in a second. Any other recipe (a notebook's own,
+e.g. chapter 6b's comparison models) is trained deterministically the first time and kept in
+the user cache; either way the weights are bit-for-bit the same and nothing is printed, so a
+notebook's outputs do not depend on whether the cache was warm. The cache lives in
 ``$XDG_CACHE_HOME/s2s_course/models/<key>.pt`` (default ``~/.cache/...``) with the file's
 sha256 beside it in ``<key>.sha256``; a file whose hash or config does not match is never
 used (it is trained again). The key is a hash of what the weights *mean*: the recipe, the
 training data and tokenizers, the torch version and :data:`ZOO_VERSION`, which is bumped
 whenever a change to the code changes the numbers training produces (editing comments or
-checks does not). ``tests/test_zoo.py`` trains a tiny recipe and compares its weights
+checks does not). ``tests/test_zoo.py`` trains tiny recipes and compares their weights
 with a recorded fingerprint, so a forgotten bump fails the tests. Set
 ``S2S_NO_MODEL_CACHE=1`` to never read or write the cache.
 
@@ -24,36 +27,20 @@ both) inside :func:`torch.random.fork_rng`, so the caller's random state is the 
 after :func:`get` whether it trained or loaded. (Weights are reproducible on the same
 kind of machine; another CPU family may round differently and train slightly other weights.)
 
-The recipes (Tatoeba kor-eng, pairs of <= 10 SentencePiece tokens: 2,608 training, 266
-validation, 311 test pairs; embedding 128, hidden 256, GRU, dropout 0.3, batch 32, Adam
-3e-3 decaying by 0.85 per epoch); training time with 2 CPU threads on an idle machine:
+The shipped translators ``ko-en-*`` use the text as written, 98 % of the corpus (sentences
+up to 24 tokens: 4,545 training, 531 validation, 511 test pairs) and the low-resource
+practices described above :data:`RECIPES`. Test scores of the shipped weights (sacreBLEU on
+cased, detokenised output against the untouched references, 95 % bootstrap intervals; the
+manifest has the signatures), training time on 2 CPU threads:
 
-=====================  ==========  ======  ==========  ===========  =========
-recipe                 attention   epochs  train time  test ppl     test BLEU
-=====================  ==========  ======  ==========  ===========  =========
-kor-eng-gru            none        12      ~29 s       26.1         3.3
-kor-eng-gru-bahdanau   additive    8       ~28 s       24.8         5.5
-kor-eng-gru-luong      general     12      ~29 s       26.4         4.8
-=====================  ==========  ======  ==========  ===========  =========
-
-(Greedy decoding, sacrebleu corpus BLEU with ``tokenize="13a"`` on the normalised
-references; perplexity is the teacher-forced per-token one. Small numbers: 2.6k pairs are
-very little data for translation.) :func:`score` computes them.
-
-The translators ``ko-en-*`` (:data:`SHIPPED`: their weights ship with the package, see
-:func:`load_shipped`) use the text as written, 98 % of the corpus (sentences up to 24
-tokens: 4,545 training, 531 validation, 511 test pairs) and the low-resource practices
-described above :data:`RECIPES`. Test scores of the shipped weights (sacreBLEU on cased,
-detokenised output against the untouched references, 95 % bootstrap intervals; the manifest
-has the signatures), training time on 2 CPU threads:
-
-==============  ==========  ==========  =====================  ============  ==========
-recipe          attention   parameters  greedy BLEU            beam-5 BLEU   training
-==============  ==========  ==========  =====================  ============  ==========
-ko-en-context   none        1.88 M      9.5 [7.6, 11.3]        10.7          226 s
-ko-en-bahdanau  additive    2.73 M      11.7 [9.6, 13.6]       12.6          416 s
-ko-en-luong     general     2.21 M      13.7 [11.6, 15.8]      14.5          300 s
-==============  ==========  ==========  =====================  ============  ==========
+=================  ==========  ==========  =====================  ============  ==========
+recipe             attention   parameters  greedy BLEU            beam-5 BLEU   training
+=================  ==========  ==========  =====================  ============  ==========
+ko-en-context      none        1.88 M      9.5 [7.6, 11.3]        10.7          226 s
+ko-en-bahdanau     additive    2.73 M      11.7 [9.6, 13.6]       12.6          416 s
+ko-en-luong        general     2.21 M      13.7 [11.6, 15.8]      14.5          300 s
+ko-en-transformer  4 heads     3.20 M      12.8 [10.6, 14.9]       14.4          418 s
+=================  ==========  ==========  =====================  ============  ==========
 
 Both attention models beat the context vector (paired bootstrap p = 0.013 and 0.001).
 """
@@ -74,14 +61,15 @@ import torch
 
 from s2s_lib.checks import check_choice, check_int, check_real, check_type
 from s2s_lib.data import TranslationData, prepare_translation
-from s2s_lib.models import Seq2Seq, Seq2SeqConfig
+from s2s_lib.checkpoint import build_model, model_config
+from s2s_lib.models import Seq2Seq
 from s2s_lib.checkpoint import load_checkpoint, save_checkpoint, write_atomically
-from s2s_lib.train import default_optimizer, evaluate_loss, train
+from s2s_lib.train import default_optimizer, train
 
 __all__ = ["Recipe", "RECIPES", "ZOO_VERSION", "NO_CACHE_ENV", "SHIPPED_DIR", "SHIPPED", "recipe_names", "get_recipe",
            "shipped_manifest", "load_shipped", "ship",
            "model_cache_dir", "cache_path", "recipe_key", "load_data", "train_recipe", "store", "get",
-           "clear_memory", "weights_sha256", "score"]
+           "clear_memory", "weights_sha256"]
 
 # Bump when a code change alters what training computes (model numerics, init order, the
 # training loop, batching, tokenization): the cache key includes it. tests/test_zoo.py
@@ -101,7 +89,8 @@ class Recipe:
         name: identifier, e.g. ``"kor-eng-gru"``.
         max_len: longest sentence kept, in SentencePiece tokens (either side).
         src_vocab_size / tgt_vocab_size: SentencePiece vocabulary sizes asked for.
-        model: keyword arguments of :class:`~s2s_lib.models.Seq2Seq` except the vocabulary sizes.
+        model: keyword arguments of :class:`~s2s_lib.models.Seq2Seq` except the vocabulary sizes;
+            with ``arch="transformer"``, those of :class:`~s2s_lib.transformer.Transformer`.
         batch_size: sentence pairs per batch (length-bucketed, new buckets every epoch).
         epochs: passes over the training split.
         lr: Adam's learning rate; multiplied by ``lr_decay`` after every epoch.
@@ -120,6 +109,9 @@ class Recipe:
             validation BLEU (``None``: train all ``epochs``).
         average: checkpoint averaging: the kept weights are the mean of this many consecutive
             end-of-epoch weights, ending at the selected epoch (1 = no averaging).
+        warmup: steps of linear learning-rate warm-up, after which the rate decays as
+            ``lr * sqrt(warmup / step)`` (the shape of Vaswani et al.'s schedule,
+            :func:`~s2s_lib.transformer.warmup_lr`, peaking at ``lr``); ``None``: no warm-up.
         seed: seeds the weights, dropout, batch order and coins.
         threads: torch CPU threads while training (results may depend on it).
         description: one line for humans.
@@ -143,6 +135,7 @@ class Recipe:
     select: str = "last"
     patience: int | None = None
     average: int = 1
+    warmup: int | None = None
     seed: int = 0
     threads: int = 2
     description: str = ""
@@ -155,14 +148,6 @@ class Recipe:
         """Plain dict of the fields."""
         return dataclasses.asdict(self)
 
-
-# Budgets: each recipe trains in about 30 s with 2 threads on an otherwise idle 2-core CPU
-# (see the table in the module docstring). Small data (2.6k training pairs) overfits
-# quickly: dropout 0.3, batch 32 (more updates per epoch helped more than a bigger batch)
-# and a learning rate that decays by 0.85 per epoch.
-_BASE = dict(emb_dim=128, hidden_dim=256, cell="gru", dropout=0.3)
-_TRAINING = dict(max_len=10, src_vocab_size=2000, tgt_vocab_size=2000, batch_size=32, lr=3e-3,
-                 lr_decay=0.85, clip=1.0, seed=0, threads=2)
 
 # The translators (shipped weights). The text as written (cased, punctuated: BLEU against the
 # untouched Tatoeba English), sentences of up to 24 SentencePiece tokens on either side (98 %
@@ -178,42 +163,32 @@ _TRANSLATOR_TRAINING = dict(normalize=False, max_len=24, src_vocab_size=1200, tg
                             lr=2e-3, lr_decay=0.95, decay_after=10, epochs=50, label_smoothing=0.1, select="valid_bleu",
                             clip=1.0, seed=0, threads=2)
 
+# The Transformer on the translators' data: pre-LN, 2 + 2 layers of d = 256 with 4 heads and a
+# feed-forward width of 512, dropout 0.3, tied embeddings, sinusoidal positions; Adam peaking at
+# 1e-3 after 1,000 warm-up steps, then decaying as 1/sqrt(step); 40 epochs, early stopping on
+# validation BLEU. (3 layers with a 1,024-wide feed-forward layer took 19 s per epoch here, too slow
+# for the 15-minute budget of a shipped recipe.)
+_TRANSFORMER = dict(arch="transformer", d_model=256, num_heads=4, num_layers=2, ff_dim=512, dropout=0.3,
+                    positional="sinusoidal", norm_first=True, max_len=128, tie_embeddings=True)
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
-        Recipe(
-            name="kor-eng-gru",
-            model=dict(_BASE, attention=None),
-            epochs=12,
-            description="context-vector GRU encoder-decoder (Sutskever/Cho), no attention",
-            **_TRAINING,
-        ),
-        Recipe(
-            name="kor-eng-gru-bahdanau",
-            model=dict(_BASE, attention="bahdanau"),
-            epochs=8,
-            description="GRU with Bahdanau (additive) attention, query s_{t-1}",
-            **_TRAINING,
-        ),
-        Recipe(
-            name="kor-eng-gru-luong",
-            model=dict(_BASE, attention="general"),
-            epochs=12,
-            description="GRU with Luong 'general' attention, query h_t",
-            **_TRAINING,
-        ),
         *(Recipe(name=f"ko-en-{kind}", model=dict(_TRANSLATOR, attention=attention), description=text,
                  **_TRANSLATOR_TRAINING)
           for kind, attention, text in (
               ("bahdanau", "bahdanau", "the translator: bidirectional GRU encoder, Bahdanau attention"),
               ("context", None, "the translator's recipe without attention (context vector)"),
               ("luong", "general", "the translator's recipe with Luong 'general' attention"))),
+        Recipe(name="ko-en-transformer", model=_TRANSFORMER,
+               description="the translators' data and evaluation, a Transformer (chapter 10)",
+               **dict(_TRANSLATOR_TRAINING, epochs=40, lr=1e-3, lr_decay=1.0, decay_after=0, warmup=1000)),
     ]
 }
 
 
 #: The recipes whose trained weights ship with the package (``make zoo`` trains them).
-SHIPPED: tuple[str, ...] = ("ko-en-bahdanau", "ko-en-context", "ko-en-luong")
+SHIPPED: tuple[str, ...] = ("ko-en-bahdanau", "ko-en-context", "ko-en-luong", "ko-en-transformer")
 
 
 def recipe_names() -> list[str]:
@@ -238,6 +213,8 @@ def get_recipe(recipe: str | Recipe) -> Recipe:
     check_choice(r.select, f"recipe {r.name!r}: select", SELECT)
     if r.patience is not None:
         check_int(r.patience, f"recipe {r.name!r}: patience")
+    if r.warmup is not None:
+        check_int(r.warmup, f"recipe {r.name!r}: warmup")
     return r
 
 
@@ -267,7 +244,7 @@ def recipe_key(recipe: str | Recipe, data: TranslationData | None = None) -> str
     r = get_recipe(recipe)
     data = load_data(r) if data is None else data
     h = hashlib.sha256()
-    meta = {"recipe": {k: v for k, v in r.to_dict().items() if k != "description"}, "zoo": ZOO_VERSION,
+    meta = {"recipe": _recipe_fields(r), "zoo": ZOO_VERSION,
             "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2])}
     h.update(json.dumps(meta, sort_keys=True).encode())
     h.update(data.src_tokenizer.model_proto)
@@ -318,8 +295,8 @@ def train_recipe(recipe: str | Recipe, data: TranslationData | None = None, *,
         with torch.random.fork_rng(devices=[]):
             torch.set_num_threads(r.threads)
             torch.manual_seed(r.seed)
-            model = Seq2Seq(_recipe_config(r, data))
-            optimizer = default_optimizer(model, r.lr)
+            model = build_model(_recipe_config(r, data))
+            optimizer = default_optimizer(model, r.lr / r.warmup if r.warmup else r.lr)
             steps_per_epoch = len(data.batches("train", r.batch_size, seed=r.seed + 1,
                                                reverse_source=r.reverse_source))
 
@@ -359,10 +336,13 @@ class _EpochEnd:
         self.selected_epoch = 0
 
     def __call__(self, step, model, history) -> bool:
+        if self.r.warmup:  # the rate of the next step
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.r.lr * min((step + 1) / self.r.warmup, (self.r.warmup / (step + 1)) ** 0.5)
         if step % self.steps_per_epoch:
             return False
         epoch, r = step // self.steps_per_epoch, self.r
-        if r.lr_decay != 1.0 and epoch > r.decay_after:
+        if r.lr_decay != 1.0 and epoch > r.decay_after and not r.warmup:
             for group in self.optimizer.param_groups:
                 group["lr"] *= r.lr_decay
         self.window.append({k: v.detach().clone() for k, v in model.state_dict().items()})
@@ -401,8 +381,10 @@ def clear_memory() -> None:
     _MEMORY.clear()
 
 
-def _recipe_config(r: Recipe, data: TranslationData) -> Seq2SeqConfig:
-    return Seq2SeqConfig(data.src_tokenizer.vocab_size, data.tgt_tokenizer.vocab_size, **r.model)
+def _recipe_config(r: Recipe, data: TranslationData):
+    """The model config of a recipe: a Seq2SeqConfig, or a TransformerConfig for ``arch="transformer"``."""
+    return model_config({**r.model, "src_vocab_size": data.src_tokenizer.vocab_size,
+                         "tgt_vocab_size": data.tgt_tokenizer.vocab_size})
 
 
 def _load_cached(r: Recipe, data: TranslationData, key: str, path: Path) -> Seq2Seq | None:
@@ -453,9 +435,15 @@ def shipped_manifest() -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"models": {}}
 
 
+_LATER_FIELDS = {"warmup": None}  # fields added after weights were shipped: left out at their default
+
+
 def _recipe_fields(r: Recipe) -> dict:
-    """The recipe as the manifest stores it (JSON types; the description is not part of it)."""
-    return json.loads(json.dumps({k: v for k, v in r.to_dict().items() if k != "description"}))
+    """The recipe as the manifest stores it (JSON types; the description is not part of it,
+    nor a field added later that still has its default, so older entries keep matching)."""
+    fields = {k: v for k, v in r.to_dict().items()
+              if k != "description" and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+    return json.loads(json.dumps(fields))
 
 
 def _shipped_files(entry: dict) -> dict[str, Path]:
@@ -564,7 +552,7 @@ def get(recipe: str | Recipe, *, progress: bool = False, cache: bool = True):
     model = None
     if key in _MEMORY:
         with torch.random.fork_rng(devices=[]):  # the random init is overwritten anyway
-            model = Seq2Seq(_recipe_config(r, data))
+            model = build_model(_recipe_config(r, data))
         model.load_state_dict(_MEMORY[key])
     elif use_disk and path.is_file():
         model = _load_cached(r, data, key, path)
@@ -575,28 +563,3 @@ def get(recipe: str | Recipe, *, progress: bool = False, cache: bool = True):
     _MEMORY[key] = {k: v.clone() for k, v in model.state_dict().items()}
     model.eval()
     return model, data
-
-
-def score(model: Seq2Seq, data: TranslationData, split: str = "test", *, max_len: int = 30,
-          batch_size: int = 128) -> dict:
-    """Held-out quality of a model: teacher-forced loss/perplexity and greedy BLEU.
-
-    BLEU is sacrebleu's corpus BLEU (``tokenize="13a"``) of greedy translations against the
-    split's (normalised) English references.
-
-    Returns:
-        ``{"loss", "ppl", "bleu", "hypotheses"}``.
-    """
-    import sacrebleu
-
-    from s2s_lib.decode import greedy_decode
-
-    batches = data.batches(split, batch_size, bucketing=False, shuffle=False)  # corpus order
-    loss, ppl = evaluate_loss(model, batches)
-    hyps = []
-    for b in batches:
-        result = greedy_decode(model, b.src, b.src_lengths, max_len)
-        hyps += [data.tgt_tokenizer.decode(t) for t in result.tokens]
-    refs = data.targets(split)
-    bleu = sacrebleu.corpus_bleu(hyps, [refs], tokenize="13a", force=True).score  # our text is pre-split on purpose
-    return {"loss": loss, "ppl": ppl, "bleu": bleu, "hypotheses": hyps}

@@ -323,6 +323,22 @@ def test_checkpoint_round_trip(tmp_path, batch):
     assert not list(tmp_path.glob("sub/*.tmp"))
 
 
+@pytest.mark.parametrize("half", [False, True])
+def test_transformer_checkpoint_round_trip(tmp_path, batch, half):
+    from s2s_lib.transformer import Transformer
+
+    torch.manual_seed(0)
+    model = Transformer(V, V, d_model=16, num_heads=2, num_layers=2, ff_dim=32, positional="learned").eval()
+    path = save_checkpoint(tmp_path / "t.pt", model, half=half, note="transformer")
+    loaded, extra = load_checkpoint(path)
+    assert isinstance(loaded, Transformer) and loaded.config == model.config and extra["note"] == "transformer"
+    assert loaded.out.weight is loaded.tgt_embedding.weight  # still tied after loading
+    with torch.no_grad():
+        ours = loaded(batch.src, batch.src_lengths, batch.tgt_in)
+        expected = model(batch.src, batch.src_lengths, batch.tgt_in)
+    torch.testing.assert_close(ours, expected, atol=2e-2 if half else 0, rtol=0)
+
+
 def test_checkpoint_rejects_unplain_metadata(tmp_path):
     with pytest.raises(TypeError, match="extra"):
         save_checkpoint(tmp_path / "m.pt", small_model(), fn=lambda: 1)

@@ -202,3 +202,30 @@ def test_bad_input_names_the_argument():
         model.decode_step(torch.tensor([99] * B), memory.init_state, memory)
     with pytest.raises(ValueError, match="src"):
         model.encode(torch.full((1, 3), 25), [3])
+
+
+def test_attention_maps_and_explorer_items_have_every_layer_and_head():
+    from s2s_lib import views
+    from s2s_lib.attention_study import transformer_attention_items
+    from s2s_lib.tokenize import CharTokenizer
+
+    model = _model()
+    maps = model.attention_maps([5, 6, 7], [8, 9])
+    assert [m.shape for m in maps["encoder"]] == [(HEADS, 3, 3)] * 2
+    assert [m.shape for m in maps["decoder"]] == [(HEADS, 3, 3)] * 2 and (maps["decoder"][0][:, 0, 1:] == 0).all()
+    assert [m.shape for m in maps["cross"]] == [(HEADS, 3, 3)] * 2
+    with torch.no_grad():  # the cross-attention of the last position is what decode_step reports
+        memory = model.encode(torch.tensor([[5, 6, 7]]), [3])
+        state = memory.init_state
+        for token in (SOS_ID, 8, 9):
+            step = model.decode_step(torch.tensor([token]), state, memory)
+            state = step.state
+    assert torch.allclose(step.weights[0], torch.tensor(maps["cross"][-1][:, 2].mean(0)), atol=1e-6)
+    tok = CharTokenizer(list("abcdefghijklmnopq"))
+    items = transformer_attention_items(model, [5, 6, 7], [8, 9], tok, tok)
+    assert items["cross"]["tgt_tokens"][-1] == "<eos>" and items["decoder"]["src_tokens"][0] == "<sos>"
+    assert len(items["encoder"]["weights"]) == 2 * (HEADS + 1)
+    for item in items.values():
+        views.attention_explorer([item], title="t")
+    with pytest.raises(TypeError, match="Transformer"):
+        transformer_attention_items(object(), [5], [6], tok, tok)

@@ -48,17 +48,19 @@ def same_weights(a, b):
 
 
 def test_predefined_recipes_build_models():
-    assert {"kor-eng-gru", "kor-eng-gru-bahdanau"} <= set(zoo.recipe_names())
-    assert zoo.get_recipe("kor-eng-gru").model["attention"] is None
-    assert zoo.get_recipe("kor-eng-gru-bahdanau").model["attention"] == "bahdanau"
+    from s2s_lib.checkpoint import build_model, model_config
+
+    assert set(zoo.SHIPPED) <= set(zoo.recipe_names())
+    assert zoo.get_recipe("ko-en-context").model["attention"] is None
+    assert zoo.get_recipe("ko-en-bahdanau").model["attention"] == "bahdanau"
     for name in zoo.recipe_names():
         r = zoo.get_recipe(name)
         assert r.name == name and r.description
-        Seq2Seq(100, 100, **r.model)  # a valid config
+        build_model(model_config({**r.model, "src_vocab_size": 100, "tgt_vocab_size": 100}))  # a valid config
 
 
 def test_get_recipe_validates():
-    with pytest.raises(ValueError, match="unknown recipe.*kor-eng-gru"):
+    with pytest.raises(ValueError, match="unknown recipe.*ko-en-luong"):
         zoo.get_recipe("kor-eng-transformer")
     with pytest.raises(TypeError, match="recipe"):
         zoo.get_recipe(3)
@@ -103,9 +105,12 @@ def test_recipe_key_is_about_meaning_not_source_bytes(cache_home, monkeypatch):
 FINGERPRINT = Path(__file__).parent / "data" / "zoo_fingerprint.json"
 # Two tiny recipes that between them use every kind of layer the zoo trains: GRU + Luong
 # "general" (the whole-sequence path), LSTM + Bahdanau with a bidirectional encoder (the loop).
+# A third, a tiny Transformer with warm-up, covers the Transformer's layers and the schedule.
 FINGERPRINTED = {"tiny-test": TINY,
                  "tiny-test-bahdanau": TINY.replace(name="tiny-test-bahdanau", model=dict(
-                     emb_dim=8, hidden_dim=16, cell="lstm", attention="bahdanau", bidirectional=True))}
+                     emb_dim=8, hidden_dim=16, cell="lstm", attention="bahdanau", bidirectional=True)),
+                 "tiny-test-transformer": TINY.replace(name="tiny-test-transformer", warmup=5, model=dict(
+                     arch="transformer", d_model=8, num_heads=2, num_layers=1, ff_dim=16, dropout=0.1))}
 
 
 def fingerprint(model) -> dict:
@@ -141,6 +146,30 @@ def test_tiny_recipes_still_train_to_the_recorded_weights(cache_home, name):
     for tensor, (total, norm) in entry["tensors"].items():
         assert ours[tensor][1] == pytest.approx(norm, rel=1e-4), tensor
         assert ours[tensor][0] == pytest.approx(total, abs=1e-4 * max(norm, 1.0)), tensor
+
+
+def test_warmup_recipe_follows_the_schedule_and_round_trips_through_the_cache(cache_home, monkeypatch):
+    recipe = FINGERPRINTED["tiny-test-transformer"]
+    seen = []
+    original = zoo._EpochEnd.__call__
+
+    def spy(self, step, model, history):
+        stop = original(self, step, model, history)
+        seen.append(self.optimizer.param_groups[0]["lr"])
+        return stop
+
+    monkeypatch.setattr(zoo._EpochEnd, "__call__", spy)
+    model, data = zoo.get(recipe)
+    monkeypatch.undo()
+    # the rate of step k + 1: linear up to warmup = 5, then lr * sqrt(5 / (k + 1))
+    expected = [recipe.lr * min((k + 1) / 5, (5 / (k + 1)) ** 0.5) for k in range(1, len(seen) + 1)]
+    assert seen == pytest.approx(expected)
+    assert type(model).__name__ == "Transformer" and model.config.d_model == 8
+    zoo.clear_memory()
+    loaded, _ = zoo.get(recipe)  # from the disk cache, through load_checkpoint
+    assert same_weights(weights(model), weights(loaded))
+    # recipes without warm-up keep the manifest fields they were shipped with
+    assert "warmup" not in zoo._recipe_fields(TINY) and zoo._recipe_fields(recipe)["warmup"] == 5
 
 
 def test_trained_and_cached_models_are_identical_and_silent(cache_home, capsys, monkeypatch):
@@ -227,14 +256,6 @@ def test_memory_copy_is_independent_of_the_returned_model(cache_home):
             p.add_(1.0)
     again, _ = zoo.get(TINY)
     assert same_weights(reference, weights(again))
-
-
-def test_score_reports_bleu_and_perplexity(cache_home):
-    model, data = zoo.get(TINY)
-    result = zoo.score(model, data, "valid", max_len=8)
-    assert 0 <= result["bleu"] <= 100
-    assert result["ppl"] > 1 and result["loss"] > 0
-    assert len(result["hypotheses"]) == len(data.valid)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
