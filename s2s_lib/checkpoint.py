@@ -85,8 +85,16 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
         "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else None,
         "extra": dict(extra),
     }
-    write_atomically(path, lambda tmp: torch.save(payload, tmp))
+    write_atomically(path, lambda tmp: _save(payload, tmp))
     return path
+
+
+def _save(payload: dict, path: Path) -> None:
+    """``torch.save`` through a file object: torch names the zip archive's folder after a path's
+    file name (here a random temporary name), but "archive" for a file object, so the same
+    payload always gives the same bytes (the shipped weights' sha256 is reproducible)."""
+    with open(path, "wb") as f:
+        torch.save(payload, f)
 
 
 def write_atomically(path: Path, write) -> None:

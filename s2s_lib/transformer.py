@@ -61,7 +61,9 @@ def scaled_dot_product_attention(
         v: (..., S, dv) values.
         attn_mask: bool, broadcastable to (..., T, S), True where query t may attend to key s
             (as ``F.scaled_dot_product_attention``'s boolean ``attn_mask``).
-        is_causal: also forbid query t to look at keys after position t.
+        is_causal: also forbid query t to look at keys after position t (aligned at the top
+            left, as ``F.scaled_dot_product_attention``: for T queries that continue S - T earlier
+            positions, as in cached decoding, pass no causal mask; the cache holds only the past).
         key_padding_mask: (B, S) bool, True on real keys (``Batch.src_mask``); it applies to
             every head and query: q must be (B, ..., T, d).
     Returns:
@@ -240,7 +242,8 @@ class EncoderLayer(nn.Module):
     reaches the first layers unscaled and training is stable without a long warm-up (Xiong
     et al. 2020); the stack then ends with one more layer norm (:class:`Transformer`).
     Dropout (rate ``dropout``) is applied to each sub-layer's output before the residual sum,
-    and after the ReLU of the feed-forward network, as in ``nn.TransformerEncoderLayer``.
+    and after the ReLU of the feed-forward network, as in the paper (``nn.TransformerEncoderLayer``
+    also drops attention weights, which we do not: the two are equal at ``dropout=0``).
 
     Parameter names are ``nn.TransformerEncoderLayer``'s (``self_attn``, ``linear1``,
     ``linear2``, ``norm1``, ``norm2``), so ``load_state_dict`` copies weights between them.
@@ -370,7 +373,7 @@ class TransformerConfig:
     positional: str | None = "sinusoidal"  # "sinusoidal", "learned" or None
     norm_first: bool = True        # pre-LN (True) or the paper's post-LN (False)
     max_len: int = 256             # longest source or target sequence
-    tie_embeddings: bool = True    # the output layer is the target embedding (and d^0.5 scales the inputs)
+    tie_embeddings: bool = True    # the output layer's weights are the target embeddings
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size"):
