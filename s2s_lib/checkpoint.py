@@ -91,8 +91,9 @@ def save_checkpoint(path: str | Path, model: Seq2Seq, optimizer: torch.optim.Opt
 
 def _save(payload: dict, path: Path) -> None:
     """``torch.save`` through a file object: torch names the zip archive's folder after a path's
-    file name (here a random temporary name), but "archive" for a file object, so the same
-    payload always gives the same bytes (the shipped weights' sha256 is reproducible)."""
+    file name (here a random temporary name), but "archive" for a file object. (The bytes still
+    differ between saves of the same payload: torch also writes a fresh serialization id; compare
+    the tensors, :func:`s2s_lib.zoo.weights_sha256`, to see whether two files hold the same weights.)"""
     with open(path, "wb") as f:
         torch.save(payload, f)
 

@@ -69,7 +69,7 @@ from s2s_lib.train import default_optimizer, train
 __all__ = ["Recipe", "RECIPES", "ZOO_VERSION", "NO_CACHE_ENV", "SHIPPED_DIR", "SHIPPED", "recipe_names", "get_recipe",
            "shipped_manifest", "load_shipped", "ship",
            "model_cache_dir", "cache_path", "recipe_key", "load_data", "train_recipe", "store", "get",
-           "clear_memory", "weights_sha256"]
+           "clear_memory", "weights_sha256", "ablation_table"]
 
 # Bump when a code change alters what training computes (model numerics, init order, the
 # training loop, batching, tokenization): the cache key includes it. tests/test_zoo.py
@@ -484,6 +484,10 @@ def ship(recipe: str | Recipe, *, progress: bool = True, slice_size: int = 64) -
     The test scores in the manifest are measured on the weights as shipped: greedy and beam-5
     sacreBLEU BLEU and chrF with 95 % intervals, and the greedy translations of the first
     ``slice_size`` test sentences, which ``tests/test_zoo.py`` reproduces from the files.
+    The weights get two hashes: ``sha256`` of the file (checked before every load) and
+    ``tensors_sha256`` of the tensors in it (:func:`weights_sha256`). Training is deterministic,
+    so retraining on the same kind of machine reproduces ``tensors_sha256``; the file's bytes
+    differ between runs, because ``torch.save`` writes a fresh serialization id into every file.
     Returns the manifest entry.
     """
     import time
@@ -519,6 +523,7 @@ def ship(recipe: str | Recipe, *, progress: bool = True, slice_size: int = 64) -
              "selected_epoch": history.selected_epoch, "valid_bleu": history.valid_bleu,
              "test": scores, "test_slice": {"sentences": len(first), "greedy": first},
              **{kind: {"file": path.name, "sha256": _file_sha256(path)} for kind, path in files.items()}}
+    entry["weights"]["tensors_sha256"] = weights_sha256(shipped)
     entry = json.loads(json.dumps(entry))  # as the manifest holds it (tuples become lists)
     manifest = shipped_manifest()
     manifest["models"][r.name] = entry
@@ -563,3 +568,24 @@ def get(recipe: str | Recipe, *, progress: bool = False, cache: bool = True):
     _MEMORY[key] = {k: v.clone() for k, v in model.state_dict().items()}
     model.eval()
     return model, data
+
+
+def ablation_table(base: str = "ko-en-bahdanau") -> str:
+    """The ablation of a shipped recipe (``scripts/translator_ablation.py --base``), as a table.
+
+    One row per variant: greedy test BLEU with its 95 % interval, chrF, and the difference to
+    the full recipe with its paired-bootstrap p-value.
+    """
+    check_choice(base, "base", SHIPPED)
+    path = SHIPPED_DIR / ("ablation.json" if base == "ko-en-bahdanau" else f"ablation-{base}.json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no ablation for {base} ({path}); run scripts/translator_ablation.py --base {base}")
+    ablation = json.loads(path.read_text(encoding="utf-8"))
+    lines = [f"{'greedy test BLEU, from ' + ablation['base']:34s} {'BLEU [95% CI]':>20s} {'chrF':>6s} {'Δ':>6s} {'p':>6s}"]
+    for label, row in ablation["rows"].items():
+        s = row["score"]
+        delta = f"{row['difference']:+.2f}" if "difference" in row else ""
+        p = f"{row['p_value']:.3f}" if "p_value" in row else ""
+        lines.append(f"{label:34s} {s['bleu']:6.1f} [{s['bleu_ci'][0]:4.1f}, {s['bleu_ci'][1]:4.1f}] {s['chrf']:6.1f} "
+                     f"{delta:>6s} {p:>6s}")
+    return "\n".join(lines)

@@ -175,7 +175,7 @@ def _imports_of(module: str) -> set[str]:
 
 # DESIGN.md's layers, top to bottom: a module imports only modules listed before it.
 LAYERS = ("checks", "__init__", "tokenize", "batching", "data", "tasks", "plotting", "rnn", "gradients",
-          "softmax", "attention", "models", "transformer", "train", "checkpoint", "length_penalty", "trace",
+          "softmax", "attention", "models", "transformer", "ensemble", "train", "checkpoint", "length_penalty", "trace",
           "beam", "decode", "toy", "bleu", "evaluate", "zoo", "attention_study", "views")
 
 

@@ -320,6 +320,7 @@ def test_ship_writes_weights_tokenizers_and_a_manifest_that_get_loads(cache_home
     for kind in ("weights", "src_tokenizer", "tgt_tokenizer"):
         path = shipped_dir / entry[kind]["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry[kind]["sha256"]
+    assert entry["weights"]["tensors_sha256"] == zoo.weights_sha256(zoo.load_checkpoint(shipped_dir / entry["weights"]["file"])[0])
     assert entry["recipe"]["normalize"] is False and entry["zoo_version"] == zoo.ZOO_VERSION
     for method in ("greedy", "beam"):
         score = entry["test"][method]
@@ -361,6 +362,7 @@ def test_the_shipped_weights_match_their_manifest_and_reproduce_its_scores(corpu
         for kind, path in zoo._shipped_files(entry).items():
             assert hashlib.sha256(path.read_bytes()).hexdigest() == entry[kind]["sha256"], (name, kind)
         model, data = zoo.load_shipped(name)
+        assert zoo.weights_sha256(model) == entry["weights"]["tensors_sha256"], name  # what make zoo reproduces
         n = entry["test_slice"]["sentences"]
         first = translate_split(model, data.__class__(data.train, data.valid, data.test[:n], data.src_tokenizer,
                                                      data.tgt_tokenizer, data.max_len, data.normalized),
