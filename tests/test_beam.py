@@ -24,6 +24,15 @@ def beam_search_each(model, src, lengths, max_len, **kw):
     return BeamResult([beam_search_one(model, src[i, :n], max_len, **kw) for i, n in enumerate(lengths.tolist())])
 
 
+def assert_batched_equals_reference(model, src, lengths, max_len, **kw):
+    """The batched search finds the plain search's n-best lists (tokens, and scores to 1e-4)."""
+    batched = beam_search(model, src, lengths, max_len, **kw)
+    for ours, reference in zip(batched.hypotheses, beam_search_each(model, src, lengths, max_len, **kw).hypotheses):
+        assert [h.tokens for h in ours] == [h.tokens for h in reference]
+        for a, b in zip(ours, reference):
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny models gain nothing from threads, and on a busy machine threads cost a lot."""

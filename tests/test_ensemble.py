@@ -2,12 +2,13 @@
 import pytest
 import torch
 
-from s2s_lib.beam import beam_search, beam_search_one
+from s2s_lib.beam import beam_search
 from s2s_lib.decode import greedy_decode
 from s2s_lib.ensemble import Ensemble
 from s2s_lib.models import Seq2Seq
 from s2s_lib.tokenize import SOS_ID
 from s2s_lib.transformer import Transformer
+from test_beam import assert_batched_equals_reference
 
 V_SRC, V_TGT = 20, 15
 SRC = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 12, 0, 0], [4, 0, 0, 0, 0]])
@@ -56,13 +57,7 @@ def test_one_step_combines_the_members_distributions(mode):
 
 
 def test_batched_beam_search_equals_the_reference_search_for_an_ensemble():
-    ensemble = Ensemble(list(models()))
-    batched = beam_search(ensemble, SRC, LENGTHS, 7, beam_size=3, n_best=2)
-    for i, n in enumerate(LENGTHS.tolist()):
-        reference = beam_search_one(ensemble, SRC[i, :n], 7, beam_size=3, n_best=2)
-        assert [h.tokens for h in batched.hypotheses[i]] == [h.tokens for h in reference]
-        for a, b in zip(batched.hypotheses[i], reference):
-            assert a.score == pytest.approx(b.score, abs=1e-4)
+    assert_batched_equals_reference(Ensemble(list(models())), SRC, LENGTHS, 7, beam_size=3, n_best=2)
 
 
 def test_bad_input_names_the_argument():

@@ -6,10 +6,11 @@ import torch
 from torch import nn
 
 from s2s_lib.batching import make_batches
-from s2s_lib.beam import beam_search, beam_search_one
 from s2s_lib.decode import greedy_decode, sample_decode
 from s2s_lib.tokenize import EOS_ID, SOS_ID
 from s2s_lib.train import sequence_loss, train
+from test_beam import assert_batched_equals_reference
+
 from s2s_lib.transformer import (DecoderLayer, EncoderLayer, PositionalEncoding, Transformer, TransformerConfig,
                                  TransformerState, sinusoidal_positions, warmup_lr)
 
@@ -141,12 +142,7 @@ def test_greedy_sampling_and_batched_beam_search_drive_the_transformer():
     greedy = greedy_decode(model, SRC, LENGTHS, 8)
     assert len(greedy.tokens) == B and greedy.attention[0].shape[1] == 6 and greedy.attention[2].shape[1] == 1
     sample_decode(model, SRC, LENGTHS, 8, generator=torch.Generator().manual_seed(0))
-    batched = beam_search(model, SRC, LENGTHS, 8, beam_size=3, n_best=2)
-    for i, n in enumerate(LENGTHS.tolist()):
-        reference = beam_search_one(model, SRC[i, :n], 8, beam_size=3, n_best=2)
-        assert [h.tokens for h in batched.hypotheses[i]] == [h.tokens for h in reference]
-        for a, b in zip(batched.hypotheses[i], reference):
-            assert a.score == pytest.approx(b.score, abs=1e-4)
+    assert_batched_equals_reference(model, SRC, LENGTHS, 8, beam_size=3, n_best=2)
 
 
 def test_a_small_transformer_learns_to_reverse_sequences():
