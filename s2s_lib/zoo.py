@@ -69,7 +69,7 @@ from s2s_lib.train import default_optimizer, train
 __all__ = ["Recipe", "RECIPES", "ZOO_VERSION", "NO_CACHE_ENV", "SHIPPED_DIR", "SHIPPED", "recipe_names", "get_recipe",
            "shipped_manifest", "load_shipped", "ship",
            "model_cache_dir", "cache_path", "recipe_key", "load_data", "train_recipe", "store", "get",
-           "clear_memory", "weights_sha256", "ablation_table"]
+           "clear_memory", "weights_sha256", "ablation_path", "ablation_table"]
 
 # Bump when a code change alters what training computes (model numerics, init order, the
 # training loop, batching, tokenization): the cache key includes it. tests/test_zoo.py
@@ -570,14 +570,19 @@ def get(recipe: str | Recipe, *, progress: bool = False, cache: bool = True):
     return model, data
 
 
+def ablation_path(base: str = "ko-en-bahdanau") -> Path:
+    """Where ``scripts/translator_ablation.py --base`` writes the ablation of a shipped recipe."""
+    check_choice(base, "base", SHIPPED)
+    return SHIPPED_DIR / ("ablation.json" if base == "ko-en-bahdanau" else f"ablation-{base}.json")
+
+
 def ablation_table(base: str = "ko-en-bahdanau") -> str:
     """The ablation of a shipped recipe (``scripts/translator_ablation.py --base``), as a table.
 
     One row per variant: greedy test BLEU with its 95 % interval, chrF, and the difference to
     the full recipe with its paired-bootstrap p-value.
     """
-    check_choice(base, "base", SHIPPED)
-    path = SHIPPED_DIR / ("ablation.json" if base == "ko-en-bahdanau" else f"ablation-{base}.json")
+    path = ablation_path(base)
     if not path.is_file():
         raise FileNotFoundError(f"no ablation for {base} ({path}); run scripts/translator_ablation.py --base {base}")
     ablation = json.loads(path.read_text(encoding="utf-8"))

@@ -82,7 +82,7 @@ def main() -> None:
         out["rows"][label]["train_seconds"] = round(time.perf_counter() - t, 1)
         print(f"{label:34s} {out['rows'][label]}", flush=True)
     out["seconds"] = round(time.perf_counter() - start, 1)
-    path = zoo.SHIPPED_DIR / ("ablation.json" if name == BASE else f"ablation-{name}.json")
+    path = zoo.ablation_path(name)
     text = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
     write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     print("wrote", path)

@@ -258,6 +258,16 @@ def test_memory_copy_is_independent_of_the_returned_model(cache_home):
     assert same_weights(reference, weights(again))
 
 
+def test_ablation_tables_print_every_row_of_their_files():
+    for base in ("ko-en-bahdanau", "ko-en-transformer"):
+        rows = json.loads(zoo.ablation_path(base).read_text(encoding="utf-8"))["rows"]
+        table = zoo.ablation_table(base).splitlines()
+        assert base in table[0] and len(table) == 1 + len(rows)
+        assert all(line.startswith(label) for line, label in zip(table[1:], rows))
+    with pytest.raises(ValueError, match="base"):
+        zoo.ablation_table("kor-eng-gru")
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
     recipes = {}
     for name, recipe in FINGERPRINTED.items():
