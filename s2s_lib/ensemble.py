@@ -123,6 +123,19 @@ class Ensemble(nn.Module):
             weights = sum(wm * a.float() for wm, a in attention) / (total if total > 0 else 1.0)
         return DecoderStep(combined, EnsembleState(tuple(s.state for s in steps)), weights)
 
+    def forward(self, src: torch.Tensor, src_lengths, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced scores: (B, T, V) log-probabilities of the combined distribution at every
+        target position, one :meth:`decode_step` per position (what rescoring and the loss need)."""
+        check_type(tgt_in, "tgt_in", torch.Tensor, "a (B, T) LongTensor of target ids starting with <sos>")
+        memory = self.encode(src, src_lengths)
+        state, out = memory.init_state, []
+        tgt_in = tgt_in.to(memory.members[0].src_mask.device)
+        for t in range(tgt_in.size(1)):
+            step = self.decode_step(tgt_in[:, t], state, memory)
+            out.append(step.logits)
+            state = step.state
+        return torch.stack(out, dim=1)
+
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}, weights={[round(w, 3) for w in self.weights]}"
 

@@ -28,7 +28,8 @@ import torch
 from tqdm import tqdm
 
 from s2s_lib.bleu import BLEUScore, corpus_bleu
-from s2s_lib.checks import check_bool, check_choice, check_decoder_model, check_int, check_strings, inference
+from s2s_lib.checks import (check_batches, check_bool, check_choice, check_decoder_model, check_int, check_strings,
+                            inference)
 from s2s_lib.batching import pad_sequences
 from s2s_lib.decode import beam_search, encode_sentences, greedy_decode, sample_decode
 
@@ -39,6 +40,7 @@ __all__ = [
     "score_translations",
     "paired_bootstrap",
     "bleu_by_length",
+    "sentence_nll",
     "context_vectors",
     "pca_2d",
 ]
@@ -308,6 +310,43 @@ def bleu_by_length(hypotheses: Sequence[str], references: Sequence[str],
         if not math.isinf(hi):
             lo = hi + 1
     return rows
+
+
+# --------------------------------------------------------------------------- per-sentence loss
+
+
+def sentence_nll(model, batches) -> dict[str, np.ndarray]:
+    """Each sentence's negative log-likelihood under teacher forcing, split as Sutskever et al.
+    (2014) discuss reversal: the first target token, and all later ones.
+
+    Args:
+        model: a :class:`~s2s_lib.models.Seq2Seq` or :class:`~s2s_lib.transformer.Transformer`
+            (run in eval mode, no gradients; its mode is restored).
+        batches: :class:`~s2s_lib.batching.Batch` objects; the rows come out in their order
+            (``data.batches(split, n)`` keeps the split's order).
+    Returns:
+        ``{"first": (N,), "later": (N,), "n_later": (N,)}``: -log p of the first target token
+        (nats), the sum of -log p over the later ones (``<eos>`` included) and their number.
+        ``first + later`` is the sentence's -log p(y | x), the score that rescoring uses.
+    """
+    from s2s_lib.train import sequence_loss
+
+    check_decoder_model(model)
+    batches = check_batches(batches)
+    device = next(model.parameters()).device
+    first, later, n_later = [], [], []
+    with inference(model):
+        for batch in batches:
+            batch = batch.to(device)
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
+            nll = sequence_loss(logits.float(), batch.tgt_out, batch.tgt_mask, reduction="none")  # (B, T), 0 at padding
+            first.append(nll[:, 0].cpu())
+            later.append(nll[:, 1:].sum(1).cpu())
+            n_later.append(batch.tgt_mask[:, 1:].sum(1).cpu())
+    if not first:
+        raise ValueError("batches is empty")
+    return {"first": torch.cat(first).double().numpy(), "later": torch.cat(later).double().numpy(),
+            "n_later": torch.cat(n_later).numpy()}
 
 
 # --------------------------------------------------------------------------- context vectors

@@ -66,7 +66,7 @@ from s2s_lib.tokenize import PAD_ID
 
 __all__ = ["CELLS", "ATTENTIONS", "LUONG_SCORES", "Seq2SeqConfig", "DecoderState", "Memory",
            "DecoderStep", "Encoder", "Decoder", "ContextDecoder", "BahdanauDecoder", "LuongDecoder",
-           "Seq2Seq", "count_parameters"]
+           "Seq2Seq", "count_parameters", "reverse_real_tokens"]
 
 CELLS = ("gru", "lstm")
 LUONG_SCORES = ("dot", "general", "concat")
@@ -90,6 +90,7 @@ class Seq2SeqConfig:
     attn_dim: int | None = None  # hidden size of the additive/concat score (default H)
     word_dropout: float = 0.0    # training only: drop whole source and target word embeddings with this probability
     tie_embeddings: bool = False  # the output layer's weights are the target embeddings (Press & Wolf 2017)
+    reverse_source: bool = False  # the encoder reads each source backwards (Sutskever et al. 2014)
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size"):
@@ -103,6 +104,7 @@ class Seq2SeqConfig:
         check_real(self.dropout, "dropout", 0.0, below=1.0)
         check_real(self.word_dropout, "word_dropout", 0.0, below=1.0)
         check_bool(self.tie_embeddings, "tie_embeddings")
+        check_bool(self.reverse_source, "reverse_source")
         if self.tie_embeddings and self.attention != "bahdanau" and self.emb_dim != self.hidden_dim:
             raise ValueError(f"tie_embeddings=True needs emb_dim == hidden_dim for attention={self.attention!r} "
                              f"(the output layer reads H = {self.hidden_dim} features; the target embeddings "
@@ -249,6 +251,20 @@ def _state(hx, feed: torch.Tensor | None = None) -> DecoderState:
     return DecoderState(hidden=hx, cell=None, feed=feed)
 
 
+def reverse_real_tokens(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first ``lengths[b]`` entries of each row of a padded batch; padding stays put.
+
+    ``x`` is (B, S) ids or (B, S, ...) features; applying it twice gives ``x`` back.
+    """
+    S = x.size(1)
+    t = torch.arange(S, device=x.device).unsqueeze(0)  # (1, S)
+    n = lengths.to(x.device).unsqueeze(1)  # (B, 1)
+    index = torch.where(t < n, n - 1 - t, t)  # (B, S): position read at t
+    if x.dim() > 2:
+        index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
 def _drop_words(emb: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Word dropout: zero whole embedding vectors (..., E) with probability p, scale the rest by 1/(1-p).
 
@@ -280,7 +296,9 @@ class Encoder(nn.Module):
     Packing (``pack_padded_sequence``) makes the RNN stop at each sentence's real length, so
     the final state -- the context vector -- never sees padding, and ``enc_out`` is zero
     at padded positions. Built from a :class:`Seq2SeqConfig` (source vocabulary, E, H, cell,
-    L, dropout on the embeddings and between layers, bidirectional).
+    L, dropout on the embeddings and between layers, bidirectional). With ``reverse_source``
+    it reads each sentence backwards, x_S, ..., x_1 (Sutskever et al. 2014), and puts
+    ``enc_out`` back into the source's order, so attention weights still line up with the source.
     """
 
     def __init__(self, config: Seq2SeqConfig):
@@ -294,6 +312,7 @@ class Encoder(nn.Module):
         # Packing is needed where a state depends on what comes after a sentence's end (the
         # backward direction) or the final state is not an output (LSTM's cell, lower layers).
         self.reads_padding_exactly = config.cell == "gru" and config.num_layers == 1 and not config.bidirectional
+        self.reverse_source = config.reverse_source
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor):
         """Encode a padded batch.
@@ -304,6 +323,8 @@ class Encoder(nn.Module):
             ``(enc_out, final)``: enc_out (B, S, D*H); final is the last hidden state
             (L*D, B, H), or for an LSTM the pair (h, c), as ``nn.GRU``/``nn.LSTM`` return it.
         """
+        if self.reverse_source:  # read x_S .. x_1; the outputs go back to the source's order below
+            src = reverse_real_tokens(src, src_lengths)
         emb = self.dropout(_drop_words(self.embedding(src), self.word_dropout, self.training))  # (B, S, E)
         if self.reads_padding_exactly:
             # One GRU layer, one direction: the output at t < length only saw tokens 0..t, so
@@ -314,10 +335,13 @@ class Encoder(nn.Module):
             last = (src_lengths - 1).view(-1, 1, 1).expand(-1, 1, out.size(2))  # (B, 1, H)
             final = out.gather(1, last).transpose(0, 1).contiguous()  # (1, B, H)
             real = torch.arange(src.size(1), device=src.device) < src_lengths.unsqueeze(1)  # (B, S)
-            return out * real.unsqueeze(2).to(out.dtype), final
-        packed = pack_padded_sequence(emb, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, final = self.rnn(packed)
-        enc_out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
+            enc_out = out * real.unsqueeze(2).to(out.dtype)
+        else:
+            packed = pack_padded_sequence(emb, src_lengths.cpu(), batch_first=True, enforce_sorted=False)
+            packed_out, final = self.rnn(packed)
+            enc_out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
+        if self.reverse_source:  # enc_out[:, j] belongs to source token j again (for attention)
+            enc_out = reverse_real_tokens(enc_out, src_lengths)
         return enc_out, final  # (B, S, D*H)
 
 

@@ -176,7 +176,7 @@ def _imports_of(module: str) -> set[str]:
 # DESIGN.md's layers, top to bottom: a module imports only modules listed before it.
 LAYERS = ("checks", "__init__", "tokenize", "batching", "data", "tasks", "plotting", "rnn", "gradients",
           "softmax", "attention", "models", "transformer", "ensemble", "train", "checkpoint", "length_penalty", "trace",
-          "beam", "decode", "toy", "bleu", "evaluate", "zoo", "attention_study", "views")
+          "beam", "decode", "toy", "bleu", "evaluate", "zoo", "attention_study", "sutskever", "exercises", "views")
 
 
 def test_modules_import_only_the_layers_above_them():

@@ -76,3 +76,20 @@ def test_bad_input_names_the_argument():
         Ensemble([rnn], mode="max")
     with pytest.raises(TypeError, match="models\\[1\\]"):
         Ensemble([rnn, object()])
+
+
+@pytest.mark.parametrize("mode", ["prob", "log"])
+def test_teacher_forced_scores_are_the_combined_step_distributions(mode):
+    members = models()
+    ensemble = Ensemble(list(members), mode=mode)
+    tgt_in = torch.tensor([[SOS_ID, 5, 6, 7], [SOS_ID, 8, 9, 0], [SOS_ID, 4, 0, 0]])
+    with torch.no_grad():
+        scores = ensemble(SRC, LENGTHS, tgt_in)  # (B, T, V)
+        memory = ensemble.encode(SRC, LENGTHS)
+        state = memory.init_state
+        for t in range(tgt_in.size(1)):
+            step = ensemble.decode_step(tgt_in[:, t], state, memory)
+            torch.testing.assert_close(scores[:, t], step.logits)
+            state = step.state
+        one = Ensemble([members[0]], mode=mode)(SRC, LENGTHS, tgt_in)
+        torch.testing.assert_close(one, torch.log_softmax(members[0](SRC, LENGTHS, tgt_in), -1), atol=1e-5, rtol=1e-5)

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from s2s_lib.models import DecoderState, Memory, Seq2Seq, count_parameters
+from s2s_lib.batching import make_batch
+from s2s_lib.models import DecoderState, Memory, Seq2Seq, count_parameters, reverse_real_tokens
 from s2s_lib.tokenize import PAD_ID, SOS_ID
 
 SRC_V, TGT_V = 30, 25
@@ -402,6 +403,7 @@ def test_encode_and_decode_step_validate():
         (dict(attention="bahdanau", input_feeding=True), ValueError, "input_feeding"),
         (dict(attention="dot", bidirectional=True), ValueError, "dot"),
         (dict(bidirectional=1), TypeError, "bidirectional"),
+        (dict(reverse_source="yes"), TypeError, "reverse_source"),
     ],
 )
 def test_constructor_rejects_bad_config(kwargs, error, word):
@@ -467,3 +469,38 @@ def test_tied_embeddings_need_matching_widths():
         Seq2Seq(SRC_V, TGT_V, tie_embeddings=1)
     with pytest.raises(ValueError, match="word_dropout"):
         Seq2Seq(SRC_V, TGT_V, word_dropout=1.0)
+
+
+def test_reverse_real_tokens_reverses_each_sentence_and_keeps_padding():
+    src = torch.tensor([[4, 5, 6], [7, 8, PAD_ID], [9, PAD_ID, PAD_ID]])
+    lengths = torch.tensor([3, 2, 1])
+    assert reverse_real_tokens(src, lengths).tolist() == [[6, 5, 4], [8, 7, PAD_ID], [9, PAD_ID, PAD_ID]]
+    feats = torch.randn(3, 3, 2)
+    assert torch.equal(reverse_real_tokens(reverse_real_tokens(feats, lengths), lengths), feats)
+    assert torch.equal(reverse_real_tokens(feats, lengths)[0, 0], feats[0, 2])
+
+
+@pytest.mark.parametrize("cfg", [dict(attention=None, cell="lstm", num_layers=2), dict(attention="general"),
+                                 dict(attention="bahdanau", bidirectional=True)], ids=ids)
+def test_reverse_source_model_equals_feeding_reversed_batches(cfg):
+    """A model with reverse_source=True, fed the source as written, computes exactly what the same
+    weights compute from batches reversed by make_batch; its attention still indexes the source as written."""
+    torch.manual_seed(0)
+    plain = make_model(**cfg)
+    reverse = make_model(**cfg, reverse_source=True)
+    reverse.load_state_dict(plain.state_dict())
+    srcs, tgts = [[4, 5, 6, 7], [8, 9], [10, 11, 12]], [[5, 6], [7], [8, 9, 10]]
+    written, backwards = make_batch(srcs, tgts), make_batch(srcs, tgts, reverse_source=True)
+    expected = plain(backwards.src, backwards.src_lengths, backwards.tgt_in)
+    got = reverse(written.src, written.src_lengths, written.tgt_in)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    if plain.has_attention:  # weights over source positions: the plain model's, put back in the written order
+        first = torch.full((3,), SOS_ID)
+        step_plain = plain.decode_step(first, *reversed(_start(plain, backwards)))
+        step_reverse = reverse.decode_step(first, *reversed(_start(reverse, written)))
+        torch.testing.assert_close(step_reverse.weights, reverse_real_tokens(step_plain.weights, written.src_lengths))
+
+
+def _start(model, batch):
+    memory = model.encode(batch.src, batch.src_lengths)
+    return memory, memory.init_state

@@ -1,4 +1,5 @@
 """Tests for s2s_lib.zoo: recipes, cache keys, train == load, silence, caller's RNG untouched."""
+import dataclasses
 import hashlib
 import json
 import random
@@ -14,6 +15,7 @@ from s2s_lib import zoo
 from s2s_lib.data import DataNotFoundError, find_corpus
 from s2s_lib.models import Seq2Seq
 from s2s_lib.checkpoint import save_checkpoint
+from s2s_lib.evaluate import translate_split
 
 TINY = zoo.Recipe(name="tiny-test", model=dict(emb_dim=8, hidden_dim=16, attention="general"),
                   max_len=5, src_vocab_size=1200, tgt_vocab_size=500, epochs=1, batch_size=32)
@@ -381,3 +383,19 @@ def test_the_shipped_weights_match_their_manifest_and_reproduce_its_scores(corpu
     total = sum((zoo.SHIPPED_DIR / e[k]["file"]).stat().st_size for e in manifest["models"].values()
                 for k in ("weights", "src_tokenizer", "tgt_tokenizer"))
     assert total <= 40 * 2**20, f"shipped files take {total / 2**20:.1f} MiB (budget 40)"
+
+
+def test_a_reversed_source_recipe_puts_the_reversal_into_the_model(cache_home):
+    """reverse_source=True trains a model whose encoder reads backwards itself: decoding it with the
+    source as written gives what its weights give, without the flag, on sources reversed by hand."""
+    recipe = TINY.replace(name="tiny-test-reversed", reverse_source=True, model=dict(TINY.model, cell="lstm"))
+    data = zoo.load_data(recipe)
+    model, _ = zoo.train_recipe(recipe, data)
+    assert model.config.reverse_source
+    plain = Seq2Seq(dataclasses.replace(model.config, reverse_source=False))
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    assert translate_split(model, data, "valid", progress=False) == \
+        translate_split(plain, data, "valid", reverse_source=True, progress=False)
+    with pytest.raises(ValueError, match="reverse_source"):
+        zoo.train_recipe(FINGERPRINTED["tiny-test-transformer"].replace(reverse_source=True), data)
