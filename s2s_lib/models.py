@@ -642,7 +642,7 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
                 teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None, *,
-                return_coins: bool = False):
+                coins: torch.Tensor | None = None, return_coins: bool = False):
         """Logits for every target position, with teacher forcing (교사 강요) per step.
 
         For each sentence and each step t >= 1 a coin with P(heads) = ``teacher_forcing_ratio``
@@ -657,6 +657,9 @@ class Seq2Seq(nn.Module):
             tgt_in: (B, T) LongTensor decoder inputs ``<sos> y1 ... yn <pad> ...``.
             teacher_forcing_ratio: probability of feeding the reference token, in [0, 1].
             generator: ``torch.Generator`` for the coins (default: torch's global RNG).
+            coins: (B, T) bool coins to use instead of throwing new ones (True: feed the reference;
+                column 0 must be True), e.g. to replay the coins of another call. Leave
+                ``teacher_forcing_ratio`` and ``generator`` at their defaults then.
             return_coins: also return the (B, T) bool coins: True where the decoder was fed
                 the reference token (column 0, the ``<sos>``, always), False where it was fed
                 its own previous prediction.
@@ -672,7 +675,14 @@ class Seq2Seq(nn.Module):
             check_type(generator, "generator", torch.Generator, "a torch.Generator or None")
         tgt_in = tgt_in.to(memory.enc_out.device)
         B, T = tgt_in.shape
-        if ratio == 1.0:
+        if coins is not None:
+            if ratio != 1.0 or generator is not None:
+                raise ValueError("give coins or teacher_forcing_ratio/generator, not both")
+            coins = check_mask(coins, "coins", shape=(B, T)).to(tgt_in.device)
+            if T and not bool(coins[:, 0].all()):
+                raise ValueError("coins[:, 0] must be True: step 0 always reads <sos>")
+            logits = self._run_with_coins(tgt_in, memory, coins)
+        elif ratio == 1.0:
             coins = torch.ones(B, T, dtype=torch.bool, device=tgt_in.device)
             features, _ = self.decoder.run(self.decoder.embed(tgt_in), memory)  # (B, T, H)
             logits = self.decoder.project(features)  # (B, T, V): one big matmul

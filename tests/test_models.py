@@ -152,6 +152,38 @@ def test_mixed_teacher_forcing_uses_the_recorded_coins(cfg):
     assert coins[:, 1:].any() and not coins[:, 1:].all()
 
 
+@pytest.mark.parametrize("cfg", [dict(attention=None), dict(attention="general", cell="lstm")], ids=ids)
+def test_given_coins_replay_a_call_exactly(cfg):
+    model = make_model(**cfg)
+    src, lengths, tgt_in = make_inputs(T=9)
+    with torch.no_grad():
+        mixed, coins = model(src, lengths, tgt_in, teacher_forcing_ratio=0.5,
+                             generator=torch.Generator().manual_seed(3), return_coins=True)
+        replay, same_coins = model(src, lengths, tgt_in, coins=coins, return_coins=True)
+        forced = model(src, lengths, tgt_in, coins=torch.ones_like(coins))
+        fast = model(src, lengths, tgt_in)
+    assert torch.equal(replay, mixed) and same_coins is coins
+    torch.testing.assert_close(forced, fast, rtol=1e-5, atol=1e-5)  # all heads = teacher forcing
+
+
+def test_given_coins_are_checked():
+    model = make_model(attention=None)
+    src, lengths, tgt_in = make_inputs(T=6)
+    coins = torch.ones(tgt_in.shape, dtype=torch.bool)
+    with pytest.raises(TypeError, match="coins"):
+        model(src, lengths, tgt_in, coins=coins.int())
+    with pytest.raises(ValueError, match="coins"):
+        model(src, lengths, tgt_in, coins=coins[:, :3])
+    with pytest.raises(ValueError, match="not both"):
+        model(src, lengths, tgt_in, teacher_forcing_ratio=0.5, coins=coins)
+    with pytest.raises(ValueError, match="not both"):
+        model(src, lengths, tgt_in, generator=torch.Generator(), coins=coins)
+    bad = coins.clone()
+    bad[1, 0] = False
+    with pytest.raises(ValueError, match=r"coins\[:, 0\]"):
+        model(src, lengths, tgt_in, coins=bad)
+
+
 def test_teacher_forcing_coins_are_per_step_and_per_sentence():
     model = make_model(attention=None)
     src, lengths, _ = make_inputs(B=5)
