@@ -197,8 +197,12 @@ def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], references:
     --paired-bs``). The test is two-sided: p is the share of resamples (+1 smoothing) whose
     centred absolute difference exceeds the observed absolute difference, so p < 0.05 says
     the two systems differ on test sets like this one, and the sign of ``difference`` says
-    which is better. (For two identical systems sacreBLEU's formula gives the smallest p,
-    1/(n+1): compare different systems only.)
+    which is better.
+
+    Two identical lists of hypotheses get ``p = 1`` here. sacreBLEU would report the smallest
+    p, 1/(n+1), on purpose (it counts resamples whose difference *exceeds* the observed one,
+    and with identical systems none does: "a zero difference should not be attributed to
+    chance"); read as a p-value, that would call two equal systems significantly different.
 
     Returns:
         ``{"bleu": (baseline, system), "difference": system - baseline, "p_value": p,
@@ -214,8 +218,10 @@ def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], references:
                       [references], test_type="bs", n_samples=n_samples)
     signatures, results = test()
     (base, sys_), (base_chrf, sys_chrf) = results["BLEU"], results["chrF2"]
-    return {"bleu": (base.score, sys_.score), "difference": sys_.score - base.score, "p_value": sys_.p_value,
-            "chrf": (base_chrf.score, sys_chrf.score), "chrf_p_value": sys_chrf.p_value,
+    identical = list(baseline) == list(system)
+    return {"bleu": (base.score, sys_.score), "difference": sys_.score - base.score,
+            "p_value": 1.0 if identical else sys_.p_value,
+            "chrf": (base_chrf.score, sys_chrf.score), "chrf_p_value": 1.0 if identical else sys_chrf.p_value,
             "signature": str(signatures["BLEU"])}
 
 

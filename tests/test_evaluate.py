@@ -345,6 +345,23 @@ def test_paired_bootstrap_is_sacrebleus_paired_test():
         paired_bootstrap(HYPS, None, REFS)
 
 
+def test_paired_bootstrap_of_identical_systems_is_not_significant():
+    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.significance import PairedTest
+
+    from s2s_lib.evaluate import paired_bootstrap
+
+    _, raw = PairedTest([("baseline", HYPS), ("system", list(HYPS))], {"BLEU": BLEU(), "chrF": CHRF()}, [REFS],
+                        test_type="bs", n_samples=200)()
+    assert raw["BLEU"][1].p_value == pytest.approx(1 / 201)  # sacreBLEU's deliberate choice
+    r = paired_bootstrap(HYPS, list(HYPS), REFS, n_samples=200)
+    assert r["difference"] == 0 and r["p_value"] == 1.0 and r["chrf_p_value"] == 1.0
+    one_differs = [HYPS[0] + " x", *HYPS[1:]]  # any difference: sacreBLEU's p again
+    _, raw = PairedTest([("baseline", HYPS), ("system", one_differs)], {"BLEU": BLEU(), "chrF": CHRF()}, [REFS],
+                        test_type="bs", n_samples=200)()
+    assert paired_bootstrap(HYPS, one_differs, REFS, n_samples=200)["p_value"] == pytest.approx(raw["BLEU"][1].p_value)
+
+
 def test_bleu_by_length_intervals_are_sacrebleus_per_bucket():
     hyps, refs, lengths = corpus(60, seed=5)
     rows = bleu_by_length(hyps, refs, lengths, [6, math.inf], n_bootstrap=200)
