@@ -109,6 +109,12 @@ def _title(page) -> str:
     return page.eval_on_selector(VIEW, "v => v.innerText.split('\\n')[0].trim()")
 
 
+def _title_is(prefix: str) -> str:
+    """A predicate for ``wait_for_function``: the live view shows ``prefix``. While the output is
+    re-rendered the view is briefly absent, which must read as "not yet", not as an error."""
+    return f"() => {{ const v = document.querySelector('{VIEW}'); return !!v && v.innerText.startsWith('{prefix}'); }}"
+
+
 @pytest.mark.browser
 def test_live_view_follows_the_slider_in_jupyterlab(browser, jupyterlab):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -137,8 +143,7 @@ def test_live_view_follows_the_slider_in_jupyterlab(browser, jupyterlab):
         handle = page.locator(".jp-OutputArea .widget-slider .noUi-handle").first
         handle.focus()
         page.keyboard.press("ArrowRight")
-        page.wait_for_function(f"() => document.querySelector('{VIEW}').innerText.startsWith('ramp of length 4')",
-                               timeout=30_000)
+        page.wait_for_function(_title_is("ramp of length 4"), timeout=30_000)
 
         track = page.locator(".jp-OutputArea .widget-slider .noUi-target").first.bounding_box()
         box = handle.bounding_box()
@@ -146,8 +151,7 @@ def test_live_view_follows_the_slider_in_jupyterlab(browser, jupyterlab):
         page.mouse.down()
         page.mouse.move(track["x"] + track["width"] + 40, box["y"] + box["height"] / 2, steps=8)  # past the end
         page.mouse.up()
-        page.wait_for_function(f"() => document.querySelector('{VIEW}').innerText.startsWith('ramp of length 20')",
-                               timeout=30_000)
+        page.wait_for_function(_title_is("ramp of length 20"), timeout=30_000)
         assert page.locator(f'{VIEW}[data-s2s-rendered="1"]').count() == 1  # replaced, not stacked
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / "jupyterlab_live.png"))
