@@ -364,7 +364,7 @@ def korean_recipes(steps, n_windows):
         data = zoo.load_data(recipe)
         batches = data.batches("train", recipe.batch_size, seed=0)[:steps]
         torch.manual_seed(0)
-        model = Seq2Seq(data.src_tokenizer.vocab_size, data.tgt_tokenizer.vocab_size, **recipe.model)
+        model = zoo.recipe_model(recipe, data)  # a Seq2Seq or a Transformer, as the recipe says
         fn = train_window(library_trainer(model), model, batches)
         t = statistics.median(windows({name: fn}, n_windows)[name])
         n_tok = sum(b.num_tokens for b in batches)

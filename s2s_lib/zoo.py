@@ -71,7 +71,7 @@ from s2s_lib.train import default_optimizer, train
 
 __all__ = ["Recipe", "RECIPES", "ZOO_VERSION", "NO_CACHE_ENV", "SHIPPED_DIR", "SHIPPED", "recipe_names", "get_recipe",
            "shipped_manifest", "load_shipped", "ship",
-           "model_cache_dir", "cache_path", "recipe_key", "load_data", "train_recipe", "store", "get",
+           "model_cache_dir", "cache_path", "recipe_key", "load_data", "recipe_model", "train_recipe", "store", "get",
            "clear_memory", "weights_sha256", "ablation_path", "ablation_table"]
 
 # Bump when a code change alters what training computes (model numerics, init order, the
@@ -289,6 +289,14 @@ def cache_path(recipe: str | Recipe, data: TranslationData | None = None) -> Pat
 # --------------------------------------------------------------------------- training
 
 
+def recipe_model(recipe: str | Recipe, data: TranslationData | None = None):
+    """A freshly initialised model of ``recipe`` for ``data`` (its tokenizers' vocabulary sizes):
+    a :class:`~s2s_lib.models.Seq2Seq` or a :class:`~s2s_lib.transformer.Transformer`, with the
+    recipe's ``reverse_source``. Its initial weights come from torch's random state."""
+    r = get_recipe(recipe)
+    return build_model(_recipe_config(r, load_data(r) if data is None else data))
+
+
 def train_recipe(recipe: str | Recipe, data: TranslationData | None = None, *,
                  progress: bool = False):
     """Train a recipe from scratch (no cache), deterministically, on the CPU.
@@ -308,7 +316,7 @@ def train_recipe(recipe: str | Recipe, data: TranslationData | None = None, *,
         with torch.random.fork_rng(devices=[]):
             torch.set_num_threads(r.threads)
             torch.manual_seed(r.seed)
-            model = build_model(_recipe_config(r, data))
+            model = recipe_model(r, data)
             optimizer = default_optimizer(model, r.lr / r.warmup if r.warmup else r.lr)
             steps_per_epoch = len(data.batches("train", r.batch_size, seed=r.seed + 1))
 
@@ -576,7 +584,7 @@ def get(recipe: str | Recipe, *, progress: bool = False, cache: bool = True):
     model = None
     if key in _MEMORY:
         with torch.random.fork_rng(devices=[]):  # the random init is overwritten anyway
-            model = build_model(_recipe_config(r, data))
+            model = recipe_model(r, data)
         model.load_state_dict(_MEMORY[key])
     elif use_disk and path.is_file():
         model = _load_cached(r, data, key, path)

@@ -399,3 +399,17 @@ def test_a_reversed_source_recipe_puts_the_reversal_into_the_model(cache_home):
         translate_split(plain, data, "valid", reverse_source=True, progress=False)
     with pytest.raises(ValueError, match="reverse_source"):
         zoo.train_recipe(FINGERPRINTED["tiny-test-transformer"].replace(reverse_source=True), data)
+
+
+def test_recipe_model_builds_each_recipes_architecture():
+    from s2s_lib.models import Seq2Seq
+    from s2s_lib.transformer import Transformer
+
+    data = zoo.load_data("ko-en-luong")
+    transformer = zoo.recipe_model("ko-en-transformer", data)
+    assert isinstance(transformer, Transformer) and transformer.config.d_model == 256
+    lstm4 = zoo.recipe_model("ko-en-lstm4", data)
+    assert isinstance(lstm4, Seq2Seq) and lstm4.config.reverse_source and lstm4.config.num_layers == 4
+    assert lstm4.src_vocab_size == data.src_tokenizer.vocab_size
+    with pytest.raises(ValueError, match="unknown recipe"):
+        zoo.recipe_model("no-such-recipe", data)
