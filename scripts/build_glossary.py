@@ -31,14 +31,16 @@ def render(entries: list[dict]) -> str:
     lines = ["# Glossary (용어집)", "",
              "The key terms of the book, in English and Korean, with the symbol the equations use and the",
              "chapter that introduces each one. Generated from `book/glossary.yml` by",
-             "`scripts/build_glossary.py`; a test checks that the chapters use exactly these Korean terms.", "",
-             "| English | 한국어 | symbol | introduced in |", "|---|---|---|---|"]
+             "`scripts/build_glossary.py`; a test checks that the chapters use exactly these Korean terms.",
+             "The last column gives other Korean names you may meet in other books and papers.", "",
+             "| English | 한국어 | symbol | introduced in | elsewhere also |", "|---|---|---|---|---|"]
     titles: dict[str, str] = {}
     for e in sorted(entries, key=lambda e: e["en"].lower()):
         chapter = e["chapter"]
         titles.setdefault(chapter, chapter_title(chapter))
         symbol = f"${e['symbol']}$" if e.get("symbol") else ""
-        lines.append(f"| {e['en']} | {e['ko']} | {symbol} | [{titles[chapter]}]({chapter}.ipynb) |")
+        elsewhere = ", ".join(e.get("elsewhere", []))
+        lines.append(f"| {e['en']} | {e['ko']} | {symbol} | [{titles[chapter]}]({chapter}.ipynb) | {elsewhere} |")
     return "\n".join(lines) + "\n"
 
 

@@ -56,7 +56,8 @@ def test_the_glossary_page_is_up_to_date_and_in_the_toc():
 def test_entries_are_complete_and_unique():
     seen = set()
     for e in ENTRIES:
-        assert {"en", "ko", "chapter"} <= set(e), e
+        assert {"en", "ko", "chapter"} <= set(e) <= {"en", "ko", "chapter", "symbol", "forms", "elsewhere"}, e
+        assert e["ko"] not in e.get("elsewhere", []), e
         assert e["chapter"] in CHAPTERS, e
         assert e["en"].lower() not in seen, f"{e['en']} twice"
         seen.add(e["en"].lower())
@@ -74,3 +75,13 @@ def test_no_chapter_gives_the_term_another_korean_name(entry):
     others = {c: sorted(set(_korean_names(entry["en"], TEXT[c])) - {entry["ko"]}) for c in CHAPTERS}
     others = {c: k for c, k in others.items() if k}
     assert not others, f"'{entry['en']}' is {entry['ko']} in the glossary but {others} elsewhere"
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.get("elsewhere")], ids=lambda e: e["en"])
+def test_no_chapter_uses_the_names_of_other_texts(entry):
+    # e.g. "context vector" is 컨텍스트 벡터 here; 문맥 벡터, common elsewhere, must not creep in.
+    # Naming the other term beside the book's, "(어텐션, 주의 메커니즘)", is allowed.
+    used = {c: [k for k in entry["elsewhere"] if k in TEXT[c].replace(f"{entry['ko']}, {k}", entry["ko"])]
+            for c in CHAPTERS}
+    used = {c: k for c, k in used.items() if k}
+    assert not used, f"'{entry['en']}' is {entry['ko']} in this book, but {used} use another name"
