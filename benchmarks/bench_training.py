@@ -29,7 +29,9 @@ Printed, in one run: training target tokens/s and ms/step (median of ``--windows
 ``--steps`` steps, the implementations interleaved window by window so that load changes hit
 all alike), batched greedy decoding sentences/s (peers: the whole batch for ``max_len`` steps,
 as both peers decode; s2s_lib: finished sentences leave the batch), beam search (k = 5, 64
-sentences), the ratios to the faster peer, the exact match after 10 s and 20 s of training
+sentences), the ratios to the faster peer, the *floor* (the time of only the matrix products
+s2s_lib's model must do, at the same shapes, with every weight gradient as one product over
+all steps: no implementation of this model using them in float32 can be faster here), the exact match after 10 s and 20 s of training
 (each implementation's own recipe, Adam 1e-3; s2s_lib's ``train`` defaults), and the training
 speed of the zoo's Korean -> English recipes. ``--profile`` adds a ``torch.profiler`` table
 of s2s_lib's training steps.
@@ -343,6 +345,69 @@ def speed_table(vocab, train_ids, test_ids, batch_size, steps, n_windows, max_le
     return rows
 
 
+def _gemms(B, S, T, vocab, training):
+    """The matrix products one batch of s2s_lib's benchmark model cannot avoid: ``(m, k, n, count)``.
+
+    Forward: the encoder's input projection for all S steps and its S recurrent products;
+    the key projection; per decoder step the product of s_{t-1} with [W_q; W_hh], the
+    context block of the input matmul and the two attention bmms (counted as (1, S, H) per
+    sentence); the embedding block, deep output and output layer once for all T steps
+    (training) or per step (decoding). Backward (training): for every product the gradient
+    of its input, per step where the recurrence forces it, and the gradient of its weight as
+    *one* product over all steps (the cheapest arrangement; autograd does one per step).
+    """
+    Vt, G = vocab[1], 3 * H  # the source vocabulary needs no product (an embedding lookup)
+    per_seq = [(B * S, E, G, 1), (B * S, H, H, 1)]  # encoder input projection, key projection
+    per_step_enc = [(B, H, G, S)]  # encoder recurrence
+    if training:
+        per_seq += [(B * T, E, G, 1), (B * T, 2 * H + E, H, 1), (B * T, H, Vt, 1)]  # emb block, deep output, out
+        per_step_dec = [(B, H, H + G, T), (B, H, G, T)]  # [W_q; W_hh] s_{t-1}, context block
+    else:
+        per_step_dec = [(B, E, G, T), (B, H, H + G, T), (B, H, G, T), (B, 2 * H + E, H, T), (B, H, Vt, T)]
+    gemms = per_seq + per_step_enc + per_step_dec
+    if training:
+        gemms += [(m, n, k, c) for m, k, n, c in gemms]  # the input gradients (same count: recurrences)
+        gemms += [(n, m * c, k, 1) for m, k, n, c in per_seq + per_step_enc + per_step_dec]  # weight gradients
+    bmms = 2 * T * (3 if training else 1)  # score @ keys and weights @ values (and their gradients)
+    return gemms, (B, S, H, bmms)
+
+
+def gemm_floor(batches, vocab, n_windows, *, training=True, max_len=None) -> float:
+    """Seconds per batch of only :func:`_gemms`' products (float32, these threads): a floor for any
+    implementation of this model on this machine that uses the same products."""
+    plans = [_gemms(b.batch_size, b.src.size(1), b.tgt_in.size(1) if training else max_len, vocab, training)
+             for b in batches]
+    work = []
+    for gemms, (B, S, D, n_bmm) in plans:
+        for m, k, n, count in gemms:
+            a, w, out = torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)
+            work.append((torch.mm, (a, w), out, count))
+        q, keys, out = torch.randn(B, 1, S), torch.randn(B, S, D), torch.empty(B, 1, D)
+        work.append((torch.bmm, (q, keys), out, n_bmm))
+
+    def run():
+        for fn, args, out, count in work:
+            for _ in range(count):
+                fn(*args, out=out)
+    return statistics.median(windows({"floor": run}, n_windows)["floor"]) / len(batches)
+
+
+def print_floor(vocab, train_ids, test_ids, rows, batch_size, steps, n_windows, max_len):
+    batches = make_batches(*train_ids, batch_size, seed=0)[:steps]
+    decode_batches = make_batches(*test_ids, 64, shuffle=False)
+    train_floor = 1000 * gemm_floor(batches, vocab, n_windows)
+    decode_floor = 1000 * gemm_floor(decode_batches, vocab, n_windows, training=False, max_len=max_len)
+    best_ms = min(rows[p]["ms"] for p in PEERS)
+    best_decode = max(rows[p]["sent_s"] for p in PEERS)
+    n_sent = sum(b.batch_size for b in decode_batches)
+    lib_decode = 1000 * n_sent / rows["s2s_lib"]["sent_s"] / len(decode_batches)
+    peer_decode = 1000 * n_sent / best_decode / len(decode_batches)
+    print(f"matrix products alone (the floor of this model here, float32): training {train_floor:.1f} ms/step "
+          f"(s2s_lib {rows['s2s_lib']['ms']:.1f}; 2x the faster peer needs <= {best_ms / 2:.1f}); "
+          f"greedy {decode_floor:.1f} ms per 64 sentences (s2s_lib {lib_decode:.1f}; 3x needs <= {peer_decode / 3:.1f})",
+          flush=True)
+
+
 def print_speed(rows, batch_size):
     best_train = max(rows[p]["tok_s"] for p in PEERS)
     best_decode = max(rows[p]["sent_s"] for p in PEERS)
@@ -404,7 +469,9 @@ def main() -> None:
     print(f"date_iso: {len(train_ids[0])} training pairs, sources <= {max(len(s) for s in train_ids[0])} "
           f"characters, targets {max_len} tokens with <eos>; embedding {E}, hidden {H}, GRU, Bahdanau")
     for batch_size in (64, 32):
-        print_speed(speed_table(vocab, train_ids, test_ids, batch_size, args.steps, args.windows, max_len), batch_size)
+        rows = speed_table(vocab, train_ids, test_ids, batch_size, args.steps, args.windows, max_len)
+        print_speed(rows, batch_size)
+        print_floor(vocab, train_ids, test_ids, rows, batch_size, args.steps, args.windows, max_len)
     if not args.quick:
         print("\nexact match on 500 test dates after 10 s / 20 s of training (greedy):")
         test_batches = make_batches(*test_ids, 250, shuffle=False)

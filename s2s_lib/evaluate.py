@@ -76,8 +76,9 @@ def translate_split(model, data, split: str = "test", *, method: str = "greedy",
         progress: show a tqdm bar over the batches.
         **decode_kw: passed on to the decoding function (e.g. ``temperature=0.7``).
     Returns:
-        The detokenised English hypotheses (in the corpus normal form: lower case,
-        punctuation split off, like the references).
+        The detokenised English hypotheses, in the form of the split's references: the text
+        as written for the translators (``data.normalized`` False), the corpus normal form
+        (lower case, punctuation split off) otherwise.
     """
     from s2s_lib.data import SPLITS
 
@@ -119,9 +120,10 @@ def bleu_score(hypotheses: Sequence[str], references: Sequence[str], *,
                tokenize: str = "13a") -> BLEUScore:
     """Corpus BLEU of hypotheses against one reference each (:func:`s2s_lib.bleu.corpus_bleu`).
 
-    Our English is in the corpus normal form (punctuation split off, lower case on both
-    sides); ``13a`` tokenization then changes nothing, and sacrebleu's "looks tokenized"
-    warning is silenced (``force=True``) because that form is deliberate.
+    The English is either the text as written (the translators: ``13a`` tokenizes it as
+    sacreBLEU always does) or the corpus normal form (punctuation split off, lower case on
+    both sides), where ``13a`` changes nothing; sacreBLEU's "looks tokenized" warning is
+    silenced (``force=True``) because that form is deliberate. ``force`` changes no score.
 
     Args:
         hypotheses: system outputs, one string per sentence.

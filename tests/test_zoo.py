@@ -261,7 +261,7 @@ def test_memory_copy_is_independent_of_the_returned_model(cache_home):
 
 
 def test_ablation_tables_print_every_row_of_their_files():
-    for base in ("ko-en-bahdanau", "ko-en-transformer"):
+    for base in ("ko-en-bahdanau", "ko-en-transformer", "ko-en-luong"):
         rows = json.loads(zoo.ablation_path(base).read_text(encoding="utf-8"))["rows"]
         table = zoo.ablation_table(base).splitlines()
         assert base in table[0] and len(table) == 1 + len(rows)
