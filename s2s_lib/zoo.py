@@ -43,9 +43,9 @@ ko-en-transformer  4 heads     3.20 M      12.8 [10.6, 14.9]       14.4         
 ko-en-lstm4        none        4.77 M       6.9 [5.4, 8.2]          7.4          716 s
 =================  ==========  ==========  =====================  ============  ==========
 
-Both attention models beat the context vector (paired bootstrap p = 0.013 and 0.001), each
-model one seed: two other seeds of the Luong recipe score 1.5 and 1.8 BLEU lower (chapter 9,
-``ablation_table("ko-en-luong")``), so only the gaps wider than that are more than chance.
+Both attention models score above the context vector (paired bootstrap p = 0.013 and 0.001),
+each model one seed: two other seeds of the Luong recipe scored 1.5 and 1.8 BLEU lower (chapter 9,
+``ablation_table("ko-en-luong")``), so only Luong's lead (+4.2) is clearly more than a change of seed.
 ``ko-en-lstm4`` is the capstone chapter's Sutskever et al. (2014) model: 4-layer unidirectional
 LSTMs without attention reading the source backwards (:mod:`s2s_lib.sutskever`).
 """
