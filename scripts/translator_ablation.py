@@ -18,7 +18,12 @@ dropout, two other seeds (how far chance alone moves a row) and sequence-level k
 replaced by the beam-5 translations of the chapter's ensemble of four shipped models), into
 ``s2s_lib/weights/ablation-ko-en-luong.json`` (~55 minutes).
 
-Run: ``python scripts/translator_ablation.py [--base NAME]`` (after ``make zoo``).
+``--seeds`` measures what chance alone does instead: the three attention variants (context
+vector, Bahdanau, Luong; one recipe otherwise) trained again with seed 1, their greedy test
+scores beside the shipped seed-0 models, and every attention model against the context vector
+for every pairing of seeds, into ``s2s_lib/weights/seeds.json`` (~17 minutes).
+
+Run: ``python scripts/translator_ablation.py [--base NAME | --seeds]`` (after ``make zoo``).
 """
 from __future__ import annotations
 
@@ -88,10 +93,54 @@ def score_row(model, data, refs, baseline_hyps, method="greedy"):
     return row, hyps
 
 
+SEED_RECIPES = ("ko-en-context", "ko-en-bahdanau", "ko-en-luong")  # one recipe, three attentions
+
+
+def seed_study(seeds=(0, 1)) -> dict:
+    """Greedy test scores of :data:`SEED_RECIPES` with each seed (the shipped weights for the
+    recipe's own seed), and the paired test of each attention model against the context vector
+    for every pairing of seeds."""
+    _, data = zoo.load_shipped(SEED_RECIPES[0])  # the three share data and tokenizers
+    refs = data.targets("test")
+    out, hyps = {"seeds": list(seeds), "runs": {}, "pairs": []}, {}
+    for name in SEED_RECIPES:
+        recipe = zoo.get_recipe(name)
+        out["runs"][name] = {}
+        for seed in seeds:
+            t = time.perf_counter()
+            if seed == recipe.seed:
+                model, _ = zoo.load_shipped(name)
+            else:
+                model, _ = zoo.train_recipe(recipe.replace(seed=seed), data)
+            row, hyps[name, seed] = score_row(model, data, refs, None)
+            out["runs"][name][str(seed)] = dict(row["score"], train_seconds=round(time.perf_counter() - t, 1))
+            print(f"{name} seed {seed}: BLEU {row['score']['bleu']:.2f}", flush=True)
+    for name in SEED_RECIPES[1:]:
+        for a in seeds:
+            for b in seeds:
+                test = paired_bootstrap(hyps[SEED_RECIPES[0], a], hyps[name, b], refs)
+                out["pairs"].append({"baseline": SEED_RECIPES[0], "baseline_seed": a, "system": name,
+                                     "system_seed": b, "difference": test["difference"],
+                                     "p_value": test["p_value"]})
+    return out
+
+
+def write_json(path, out) -> None:
+    text = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    path.chmod(0o644)  # package data: readable by everyone (temporary files are created 0600)
+    print("wrote", path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default=BASE, help="the shipped recipe to start from")
-    name = parser.parse_args().base
+    parser.add_argument("--seeds", action="store_true", help="retrain the attention variants with seed 1 instead")
+    args = parser.parse_args()
+    if args.seeds:
+        write_json(zoo.seeds_path(), seed_study())
+        return
+    name = args.base
     base = zoo.get_recipe(name)
     out = {"base": name, "rows": {}}
     start = time.perf_counter()
@@ -127,11 +176,7 @@ def main() -> None:
         out["rows"][label]["targets_as_references"] = same
         print(f"{label:34s} {out['rows'][label]} ({same} of {len(data.train)} targets unchanged)", flush=True)
     out["seconds"] = round(time.perf_counter() - start, 1)
-    path = zoo.ablation_path(name)
-    text = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
-    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    path.chmod(0o644)  # package data: readable by everyone (temporary files are created 0600)
-    print("wrote", path)
+    write_json(zoo.ablation_path(name), out)
 
 
 if __name__ == "__main__":

@@ -270,6 +270,19 @@ def test_ablation_tables_print_every_row_of_their_files():
         zoo.ablation_table("kor-eng-gru")
 
 
+def test_seed_table_prints_every_run_and_pairing():
+    study = json.loads(zoo.seeds_path().read_text(encoding="utf-8"))
+    table = zoo.seed_table().splitlines()
+    runs, pairs = study["runs"], study["pairs"]
+    assert len(table) == 1 + len(runs) + 1 + len(pairs)
+    assert all(f"seed {s}" in table[0] for s in study["seeds"])
+    for line, (name, scores) in zip(table[1:], runs.items()):
+        assert line.startswith(name) and all(f"{scores[str(s)]['bleu']:.1f}" in line for s in study["seeds"])
+    # every attention model against the context vector, for every pairing of seeds
+    assert len(pairs) == (len(runs) - 1) * len(study["seeds"]) ** 2
+    assert all(f"{p['difference']:+5.2f}" in line for p, line in zip(pairs, table[-len(pairs):]))
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
     recipes = {}
     for name, recipe in FINGERPRINTED.items():
