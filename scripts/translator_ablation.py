@@ -13,10 +13,11 @@ minutes, far beyond a notebook's budget).
 no warm-up, one change each, into ``s2s_lib/weights/ablation-ko-en-transformer.json`` (~15 minutes).
 
 ``--base ko-en-luong`` tries to improve the best single model (the translator chapter's
-"what did not help"): Luong's input feeding, two layers, embeddings and states of 384, more
-dropout, two other seeds (how far chance alone moves a row) and sequence-level knowledge distillation (Kim & Rush 2016: the training targets
-replaced by the beam-5 translations of the chapter's ensemble of four shipped models), into
-``s2s_lib/weights/ablation-ko-en-luong.json`` (~55 minutes).
+"Can one model do better?"): Luong's input feeding, two layers, embeddings and states of 384,
+more dropout, two other seeds (how far chance alone moves a row) and sequence-level knowledge
+distillation (Kim & Rush 2016: the training targets replaced by the beam-5 translations of the
+chapter's ensemble of four shipped models), into ``s2s_lib/weights/ablation-ko-en-luong.json``
+(~55 minutes).
 
 ``--seeds`` measures what chance alone does instead: the three attention variants (context
 vector, Bahdanau, Luong; one recipe otherwise) trained again with seed 1, their greedy test
