@@ -31,8 +31,8 @@ all alike), batched greedy decoding sentences/s (peers: the whole batch for ``ma
 as both peers decode; s2s_lib: finished sentences leave the batch), beam search (k = 5, 64
 sentences), the ratios to the faster peer, the *floor* (the time of only the matrix products
 s2s_lib's model must do, at the same shapes, with every weight gradient as one product over
-all steps: no implementation of this model using them in float32 can be faster here), the exact match after 10 s and 20 s of training
-(each implementation's own recipe, Adam 1e-3; s2s_lib's ``train`` defaults), and the training
+all steps: no implementation of this model using them in float32 can be faster here), the
+exact match after 10 s and 20 s of training (each implementation's own recipe, Adam 1e-3; s2s_lib's ``train`` defaults), and the training
 speed of the zoo's Korean -> English recipes. ``--profile`` adds a ``torch.profiler`` table
 of s2s_lib's training steps.
 
