@@ -32,8 +32,8 @@ as both peers decode; s2s_lib: finished sentences leave the batch), beam search 
 sentences), the ratios to the faster peer, the *floor* (the time of only the matrix products
 s2s_lib's model must do, at the same shapes, with every weight gradient as one product over
 all steps: no implementation of this model using them in float32 can be faster here), the
-exact match after 10 s and 20 s of training (each implementation's own recipe, Adam 1e-3; s2s_lib's ``train`` defaults), and the training
-speed of the zoo's Korean -> English recipes. ``--profile`` adds a ``torch.profiler`` table
+exact match after 10 s and 20 s of training (each implementation's own recipe, Adam 1e-3;
+s2s_lib's ``train`` defaults), and the training speed of the zoo's Korean -> English recipes. ``--profile`` adds a ``torch.profiler`` table
 of s2s_lib's training steps.
 
 Run: ``python benchmarks/bench_training.py`` (about 3 minutes on an idle 2-core CPU; ``--quick``
