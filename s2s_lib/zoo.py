@@ -52,8 +52,8 @@ retrained with seed 1 (:func:`seed_table`, chapter 9), attention stayed ahead of
 vector in all eight pairings of seeds (p <= 0.013), but Bahdanau's model (13.2) then scored above
 Luong's (12.0); two other seeds of the 50-epoch Luong recipe scored 1.5 and 1.8 BLEU below seed 0
 (``ablation_table("ko-en-luong")``). Trained for 80 epochs instead of 50, the Luong model's beam-5
-BLEU rose by about one point with both seeds (seed 0: 14.5 to 15.5, the shipped model; seed 1:
-13.1 to 14.2), which is why the three recipes train 80 epochs.
+BLEU rose by about one point with both seeds (seed 0: 14.5 to 15.5, the recipe of the shipped model;
+seed 1: 13.1 to 14.2), which is why the three recipes train 80 epochs.
 ``ko-en-lstm4`` is the capstone chapter's Sutskever et al. (2014) model: 4-layer unidirectional
 LSTMs without attention reading the source backwards (:mod:`s2s_lib.sutskever`).
 """
@@ -626,12 +626,13 @@ def ablation_table(base: str = "ko-en-bahdanau") -> str:
         raise FileNotFoundError(f"no ablation for {base} ({path}); run scripts/translator_ablation.py --base {base}")
     ablation = json.loads(path.read_text(encoding="utf-8"))
     start = f"greedy test BLEU, from {ablation['base']} at {ablation['epochs']} epochs"
-    lines = [f"{start:34s} {'BLEU [95% CI]':>20s} {'chrF':>6s} {'Δ':>6s} {'p':>6s}"]
+    width = max(len(start), *(len(label) for label in ablation["rows"]))
+    lines = [f"{start:{width}s} {'BLEU [95% CI]':>19s} {'chrF':>6s} {'Δ':>6s} {'p':>6s}"]
     for label, row in ablation["rows"].items():
         s = row["score"]
         delta = f"{row['difference']:+.2f}" if "difference" in row else ""
         p = f"{row['p_value']:.3f}" if "p_value" in row else ""
-        lines.append(f"{label:34s} {s['bleu']:6.1f} [{s['bleu_ci'][0]:4.1f}, {s['bleu_ci'][1]:4.1f}] {s['chrf']:6.1f} "
+        lines.append(f"{label:{width}s} {s['bleu']:6.1f} [{s['bleu_ci'][0]:4.1f}, {s['bleu_ci'][1]:4.1f}] {s['chrf']:6.1f} "
                      f"{delta:>6s} {p:>6s}")
     return "\n".join(lines)
 
