@@ -22,10 +22,11 @@ shipped models), into ``s2s_lib/weights/ablation-ko-en-luong.json`` (~75 minutes
 ``--seeds`` measures what chance alone does instead: the three attention variants (context
 vector, Bahdanau, Luong; one recipe otherwise) trained again with seed 1, their greedy test
 scores beside the shipped seed-0 models, and every attention model against the context vector
-for every pairing of seeds, into ``s2s_lib/weights/seeds.json`` (~17 minutes at 50 epochs, ~25 at 80).
+for every pairing of seeds, into ``s2s_lib/weights/seeds.json`` (62 minutes at 80 epochs on a
+busy 2-core CPU, where another job took about one core).
 
-The committed Bahdanau and Luong tables and the seed study were measured when the three
-attention variants trained 50 epochs; they then moved to 80 (the Luong table's "80 epochs"
+The committed Bahdanau and Luong tables were measured when the three attention variants
+trained 50 epochs; they then moved to 80 (the Luong table's "80 epochs"
 rows). Each file records its ``epochs``. ``--epochs 50`` starts from the 50-epoch recipe again
 (training its full-recipe and context-vector rows instead of loading the shipped models; the
 distillation teachers are the shipped models, so that row will differ). ``--seeds`` always
