@@ -20,7 +20,8 @@ Bengio 2015, Fig. 3).
   *given* target (the reference, or another model's translation) instead of its own
   output. Several models fed the same target give matrices of the same shape, so their
   alignments can be compared cell by cell (the score-function toggle of
-  :func:`s2s_lib.views.attention_explorer`).
+  :func:`s2s_lib.views.attention_explorer`). :func:`forced_attentions` does the same for many
+  pairs at once, in batches.
 * :func:`attention_item` -- one sentence, several models -> an ``attention_explorer`` item.
 * :func:`argmax_alignment`, :func:`count_crossings` -- the hard alignment (the source word
   each target word attends to most) and how often it crosses itself: 0 for a monotonic
@@ -38,11 +39,12 @@ import numpy as np
 import torch
 
 from s2s_lib import zoo
-from s2s_lib.checks import check_choice, check_decoder_model, check_ids, inference, model_device
+from s2s_lib.batching import pad_sequences
+from s2s_lib.checks import check_choice, check_decoder_model, check_ids, check_int, inference, model_device
 from s2s_lib.tokenize import SOS_ID
 
 __all__ = ["COMPARED", "comparison_recipe", "train_comparison_model", "EOS_LABEL",
-           "forced_attention", "attention_item", "argmax_alignment", "count_crossings",
+           "forced_attention", "forced_attentions", "attention_item", "argmax_alignment", "count_crossings",
            "attention_entropy", "transformer_attention_items"]
 
 COMPARED = (None, "bahdanau", "dot", "general", "concat")
@@ -135,28 +137,62 @@ def forced_attention(model, src_ids: Sequence[int], tgt_ids: Sequence[int]) -> n
         ValueError: the model has no attention, ``src_ids`` is empty, an id is outside the
             model's vocabulary.
     """
+    return _forced_attentions(model, [src_ids], [tgt_ids], ["src_ids"], ["tgt_ids"], batch_size=1)[0]
+
+
+def forced_attentions(model, sources: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], *,
+                      batch_size: int = 128) -> list[np.ndarray]:
+    """:func:`forced_attention` of many sentence pairs, decoded ``batch_size`` pairs at a time.
+
+    The same weights as one :func:`forced_attention` call per pair, up to float rounding
+    (a batch pads its sources and targets; the padding gets no weight and its rows are dropped),
+    in a fraction of the time.
+
+    Args:
+        model: a decoder model with attention, as for :func:`forced_attention`.
+        sources / targets: equally many source and target id sequences.
+        batch_size: pairs per batch.
+    Returns:
+        One float32 array (T_i + 1, S_i) per pair, in order.
+    """
+    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
+        raise TypeError(f"sources must be a sequence of id sequences, got {type(sources).__name__}")
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence):
+        raise TypeError(f"targets must be a sequence of id sequences, got {type(targets).__name__}")
+    if len(sources) != len(targets):
+        raise ValueError(f"sources has {len(sources)} sequences but targets has {len(targets)}")
+    names = range(len(sources))
+    return _forced_attentions(model, sources, targets, [f"sources[{i}]" for i in names],
+                              [f"targets[{i}]" for i in names], batch_size=check_int(batch_size, "batch_size", minimum=1))
+
+
+def _forced_attentions(model, sources, targets, src_names, tgt_names, *, batch_size: int) -> list[np.ndarray]:
     _attention_model(model)
-    src, tgt = check_ids(src_ids, "src_ids", empty=False), check_ids(tgt_ids, "tgt_ids")
+    srcs = [check_ids(s, name, empty=False) for s, name in zip(sources, src_names)]
+    tgts = [check_ids(t, name) for t, name in zip(targets, tgt_names)]
     vocab = getattr(model, "tgt_vocab_size", None)
-    if isinstance(vocab, int) and tgt and max(tgt) >= vocab:
-        raise ValueError(f"tgt_ids holds ids outside the target vocabulary [0, {vocab}) "
-                         f"(max {max(tgt)}); was it encoded with the source tokenizer?")
+    for tgt, name in zip(tgts, tgt_names):
+        if isinstance(vocab, int) and tgt and max(tgt) >= vocab:
+            raise ValueError(f"{name} holds ids outside the target vocabulary [0, {vocab}) "
+                             f"(max {max(tgt)}); was it encoded with the source tokenizer?")
     device = model_device(model)
-    rows = []
+    out = []
     with inference(model):
-        src_t = torch.tensor([src], dtype=torch.long, device=device)  # (1, S)
-        memory = model.encode(src_t, torch.tensor([len(src)], device=device))
-        state = memory.init_state
-        prev = torch.tensor([SOS_ID], dtype=torch.long, device=device)  # (1,)
-        for t in range(len(tgt) + 1):
-            step = model.decode_step(prev, state, memory)
-            if step.weights is None:
-                raise ValueError("model returned no attention weights (attention=None)")
-            rows.append(step.weights[0].float().cpu())  # (S,)
-            if t < len(tgt):
+        for start in range(0, len(srcs), batch_size):
+            src, tgt = srcs[start:start + batch_size], tgts[start:start + batch_size]
+            src_t = pad_sequences(src).to(device)  # (B, S)
+            tgt_t = pad_sequences([[SOS_ID] + t for t in tgt]).to(device)  # (B, T + 1): the inputs fed
+            memory = model.encode(src_t, torch.tensor([len(s) for s in src], device=device))
+            state, rows = memory.init_state, []
+            for t in range(tgt_t.size(1)):
+                step = model.decode_step(tgt_t[:, t], state, memory)
+                if step.weights is None:
+                    raise ValueError("model returned no attention weights (attention=None)")
+                rows.append(step.weights.float().cpu())  # (B, S)
                 state = step.state
-                prev = torch.tensor([tgt[t]], dtype=torch.long, device=device)
-    return torch.stack(rows).numpy()  # (T + 1, S)
+            weights = torch.stack(rows, 1).numpy()  # (B, T + 1, S)
+            out += [weights[b, :len(t) + 1, :len(s)] for b, (s, t) in enumerate(zip(src, tgt))]
+    return out
 
 
 def attention_item(models: Mapping[str, object], src_ids: Sequence[int], tgt_ids: Sequence[int],

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from s2s_lib.attention_study import (EOS_LABEL, argmax_alignment, attention_entropy,
-                                   attention_item, count_crossings, forced_attention)
+                                   attention_item, count_crossings, forced_attention,
+                                   forced_attentions)
 from s2s_lib.decode import greedy_decode
 from s2s_lib.models import Seq2Seq
 from s2s_lib.tokenize import CharTokenizer
@@ -60,6 +61,35 @@ def test_forced_attention_accepts_tensors_empty_target_and_restores_mode():
     w = forced_attention(model, torch.tensor(SRC_TOK.encode("가나")), [])
     assert w.shape == (1, 2)
     assert model.training
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "dot", "general", "concat"])
+def test_forced_attentions_in_batches_equal_one_pair_at_a_time(attention):
+    """Padding the sources and targets of a batch must not move any real weight."""
+    model = _model(attention, seed=2)
+    pairs = [("가나다라마", "abcdef"), ("다", ""), ("라마가", "fa"), ("가나 다라", "bb cc"), ("마마", "e")]
+    sources = [SRC_TOK.encode(s) for s, _ in pairs]
+    targets = [TGT_TOK.encode(t) for _, t in pairs]
+    for batch_size in (1, 2, 128):
+        batched = forced_attentions(model, sources, targets, batch_size=batch_size)
+        assert len(batched) == len(pairs)
+        for w, src, tgt in zip(batched, sources, targets):
+            assert w.shape == (len(tgt) + 1, len(src))
+            np.testing.assert_allclose(w, forced_attention(model, src, tgt), atol=1e-6)
+
+
+def test_forced_attentions_errors_name_the_pair():
+    model = _model()
+    with pytest.raises(ValueError, match="sources has 2 sequences but targets has 1"):
+        forced_attentions(model, [[4], [5]], [[4]])
+    with pytest.raises(ValueError, match=r"sources\[1\] is empty"):
+        forced_attentions(model, [[4], []], [[4], [4]])
+    with pytest.raises(ValueError, match=r"targets\[0\] holds ids outside"):
+        forced_attentions(model, [[4]], [[TGT_TOK.vocab_size]])
+    with pytest.raises(TypeError, match="sources must be a sequence"):
+        forced_attentions(model, "가나", ["ab"])
+    with pytest.raises(ValueError, match="batch_size"):
+        forced_attentions(model, [[4]], [[4]], batch_size=0)
 
 
 def test_forced_attention_errors():
